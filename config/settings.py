@@ -1,0 +1,131 @@
+"""Django settings. Every value that differs between machines comes from the environment (SPEC §7)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env_bool, env_int, env_list, env_optional, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env_bool("DEBUG", True)
+SECRET_KEY = env_str("SECRET_KEY", "dev-only-secret-key-not-for-production")
+if not DEBUG and SECRET_KEY.startswith("dev-only"):
+    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is false")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "django_celery_beat",
+    "sis_sync",
+    "staging",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the admin read while a sync writes; the timeout waits out short write locks.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "var" / "static"
+
+# Where upload providers keep their last bundle (SPEC §5: a manual sync re-reads it).
+SIS_SYNC_DATA_DIR = Path(env_str("SIS_SYNC_DATA_DIR", str(BASE_DIR / "var" / "data")))
+
+# Secrets at rest (SPEC §2). The first key encrypts, every key decrypts.
+SIS_SYNC_DEV_ENCRYPTION_KEY = "ZGV2LW9ubHkta2V5LWRvLW5vdC11c2UtaW4tcHJvZC0="
+SIS_SYNC_ENCRYPTION_KEYS = env_list("SIS_SYNC_ENCRYPTION_KEYS", [])
+if not SIS_SYNC_ENCRYPTION_KEYS:
+    if not DEBUG:
+        raise ImproperlyConfigured("SIS_SYNC_ENCRYPTION_KEYS must be set when DEBUG is false")
+    logging.getLogger("sis_sync").warning(
+        "SIS_SYNC_ENCRYPTION_KEYS is not set: provider secrets are encrypted with a public "
+        "development key. Set it before storing real credentials."
+    )
+    SIS_SYNC_ENCRYPTION_KEYS = [SIS_SYNC_DEV_ENCRYPTION_KEY]
+
+MAX_CONCURRENT_SYNCS = env_int("MAX_CONCURRENT_SYNCS", 2, minimum=1)
+SYNC_LOCK_TIMEOUT = env_int("SYNC_LOCK_TIMEOUT", 1800, minimum=10)
+SIS_SYNC_ALLOW_PRIVATE_HOSTS = env_bool("SIS_SYNC_ALLOW_PRIVATE_HOSTS", False)
+
+# Redis: broker, locks and the semaphore. Unset = embedded mode: tasks run in-process.
+REDIS_URL = env_optional("REDIS_URL")
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_TASK_ALWAYS_EAGER = REDIS_URL is None
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+}
+SPECTACULAR_SETTINGS = {"TITLE": "SIS Sync API", "VERSION": "1"}
+
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "sis_sync": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        "connectors": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        "loader": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        "staging": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+    },
+}

@@ -1,0 +1,90 @@
+"""A OneRoster CSV bundle on disk: a folder of CSV files or a .zip of them.
+
+File names match case-insensitively (`Users.CSV` is users.csv). A zip whose files sit in one
+top-level folder is read from that folder. Files are opened as streams: nothing is extracted
+and no file is read whole.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
+from typing import TextIO
+
+from connectors.base import ConnectorError
+
+
+class Bundle:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._zip: zipfile.ZipFile | None = None
+        self._files: dict[str, str] = {}  # lower-case name -> member name or file path
+        self._sizes: dict[str, int] = {}
+        if path.is_dir():
+            for child in sorted(path.iterdir()):
+                if child.is_file() and child.suffix.lower() == ".csv":
+                    self._files[child.name.lower()] = str(child)
+                    self._sizes[child.name.lower()] = child.stat().st_size
+        elif path.is_file():
+            self._open_zip(path)
+        else:
+            raise ConnectorError(f"No OneRoster bundle at {path.name or path}: no such file or folder")
+
+    def _open_zip(self, path: Path) -> None:
+        try:
+            self._zip = zipfile.ZipFile(path)
+        except (zipfile.BadZipFile, OSError):
+            raise ConnectorError(
+                f"{path.name} is not a .zip file: upload the OneRoster bundle as a zip of CSV files"
+            ) from None
+        members = [m for m in self._zip.infolist() if not m.is_dir()]
+        csvs = [m for m in members if m.filename.lower().endswith(".csv")]
+        folders = {PurePosixPath(m.filename).parent for m in csvs}
+        # Files at the root, or all in one folder (a zipped export folder).
+        if len(folders) == 1:
+            for member in csvs:
+                name = PurePosixPath(member.filename).name.lower()
+                self._files[name] = member.filename
+                self._sizes[name] = member.file_size
+
+    def close(self) -> None:
+        if self._zip is not None:
+            self._zip.close()
+
+    def __enter__(self) -> Bundle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def has(self, name: str) -> bool:
+        return name.lower() in self._files
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._files)
+
+    def describe(self) -> str:
+        """What the bundle holds, in one line: 'manifest.csv + 6 files, 12.3 MB'."""
+        data = [n for n in self._files if n != "manifest.csv"]
+        size = sum(self._sizes.values())
+        head = "manifest.csv + " if self.has("manifest.csv") else "no manifest.csv, "
+        return f"{head}{len(data)} files, {size / 1_000_000:.1f} MB"
+
+    @contextmanager
+    def open_text(self, name: str) -> Iterator[TextIO]:
+        """Opens one CSV file as UTF-8 text (a BOM is dropped), for the csv module."""
+        key = name.lower()
+        target = self._files[key]
+        if self._zip is not None:
+            binary = self._zip.open(target)
+        else:
+            binary = open(target, "rb")  # noqa: SIM115 - closed below
+        text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="strict", newline="")
+        try:
+            yield text
+        finally:
+            text.close()

@@ -1,0 +1,95 @@
+"""Rows of one CSV file of a bundle, as dicts keyed by canonical column names.
+
+Columns are found by header name, never by position, case-insensitively; unknown (extension)
+columns are kept in the row but never required. Any problem that makes the file unreadable as a
+whole (not UTF-8, an unterminated quote, a required column missing) raises a permanent
+ConnectorError naming the file and line. A row problem is the caller's to reject.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections.abc import Iterator
+from typing import NamedTuple
+
+from connectors.base import ConnectorError
+from connectors.oneroster_csv.bundle import Bundle
+
+# One cell may legitimately be long (a class with hundreds of term ids); 10 MB is not a roster.
+FIELD_SIZE_LIMIT = 10 * 1024 * 1024
+csv.field_size_limit(min(FIELD_SIZE_LIMIT, sys.maxsize))
+
+
+class Row(NamedTuple):
+    line: int
+    values: dict[str, str]
+    problem: str  # why the row as a whole is unusable ('' when it is fine)
+
+
+def read_rows(
+    bundle: Bundle, filename: str, *, columns: tuple[str, ...], required: tuple[str, ...]
+) -> Iterator[Row]:
+    """Yields the rows of `filename`, keyed by the spelling of `columns` (plus unknown headers)."""
+    with bundle.open_text(filename) as text:
+        reader = csv.reader(text, strict=True)
+        try:
+            header = next(reader, None)
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise _unreadable(filename, 1, exc) from None
+        if header is None:
+            raise ConnectorError(f"{filename} is empty: it needs at least a header row")
+        keys = _header_keys(filename, header, columns, required)
+        width = len(keys)
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except (csv.Error, UnicodeDecodeError) as exc:
+                raise _unreadable(filename, reader.line_num + 1, exc) from None
+            if not cells or (len(cells) == 1 and not cells[0].strip()):
+                continue  # blank line
+            problem = ""
+            if len(cells) > width and any(c.strip() for c in cells[width:]):
+                problem = f"the row has {len(cells)} fields but the header has {width}"
+            elif any("\x00" in c for c in cells):
+                problem = "the row contains a NUL byte"
+                cells = [c.replace("\x00", "") for c in cells]
+            if len(cells) < width:
+                cells = cells + [""] * (width - len(cells))
+            yield Row(reader.line_num, dict(zip(keys, cells, strict=False)), problem)
+
+
+def _header_keys(
+    filename: str, header: list[str], columns: tuple[str, ...], required: tuple[str, ...]
+) -> list[str]:
+    canonical = {c.lower(): c for c in columns}
+    keys = []
+    for cell in header:
+        name = cell.strip().lstrip("\ufeff")
+        keys.append(canonical.get(name.lower(), name))
+    missing = [c for c in required if c not in keys]
+    if missing:
+        raise ConnectorError(
+            f"{filename} is missing the required column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(missing)} (its header is: {', '.join(h.strip() for h in header)[:300]})"
+        )
+    return keys
+
+
+def _unreadable(filename: str, line: int, exc: Exception) -> ConnectorError:
+    if isinstance(exc, UnicodeDecodeError):
+        return ConnectorError(
+            f"{filename} is not UTF-8 text (near line {line}): export it again as UTF-8"
+        )
+    message = str(exc)
+    if "field larger than field limit" in message:
+        detail = f"a field longer than {FIELD_SIZE_LIMIT // (1024 * 1024)} MB"
+    elif "unexpected end of data" in message or "EOF" in message:
+        detail = "a quoted field that never ends (an unterminated quote)"
+    elif "NUL" in message:
+        detail = "a NUL byte: the file is binary or damaged"
+    else:
+        detail = message
+    return ConnectorError(f"{filename} cannot be read as CSV at line {line}: {detail}")

@@ -1,0 +1,83 @@
+"""The few places where PostgreSQL and SQLite need different SQL, and a thin execute helper."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import connection
+
+
+def q(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def execute(sql: str, params: Sequence[Any] = ()) -> int:
+    """Runs one statement; returns the number of rows it touched."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, list(params))
+        return cursor.rowcount
+
+
+def scalar(sql: str, params: Sequence[Any] = ()) -> Any:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, list(params))
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def rows(sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, list(params))
+        return cursor.fetchall()
+
+
+def is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def allocate_ids(staging: str, target: str, run_id: int) -> None:
+    """Gives every staging row of the run whose action is 'create' the id its entity will have.
+
+    Ids are taken before the INSERT so the same statement can also write the identity map.
+    PostgreSQL draws them from the target's sequence; SQLite (one writer at a time, inside the
+    load transaction) counts on from the highest id ever used.
+    """
+    if is_postgres():
+        execute(
+            f"UPDATE {staging} SET entity_id = nextval(pg_get_serial_sequence(%s, 'id')) "
+            "WHERE run_id = %s AND action = 'create'",
+            [target, run_id],
+        )
+        return
+    base = scalar(
+        f"SELECT max(m) FROM (SELECT coalesce(max(id), 0) AS m FROM {target} "
+        "UNION ALL SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = %s)",
+        [target],
+    )
+    execute(
+        f"UPDATE {staging} SET entity_id = %s + r.rn FROM ("
+        f"SELECT id, row_number() OVER (ORDER BY id) AS rn FROM {staging} "
+        "WHERE run_id = %s AND action = 'create') AS r "
+        f"WHERE {staging}.id = r.id",
+        [base or 0, run_id],
+    )
+
+
+def json_items(expression: str, alias: str = "l") -> str:
+    """A FROM item over the elements of a JSON array of strings, with one column `value`."""
+    if is_postgres():
+        return f"jsonb_array_elements_text(({expression})::jsonb) AS {alias}(value)"
+    return f"json_each({expression}) AS {alias}"
+
+
+def db_now(value: Any) -> Any:
+    """A datetime as this database's driver wants it in a raw query."""
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def analyze(tables: Sequence[str]) -> None:
+    """Fresh statistics before the big joins (PostgreSQL plans them from these)."""
+    if is_postgres():
+        for table in tables:
+            execute(f"ANALYZE {table}")

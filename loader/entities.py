@@ -1,0 +1,93 @@
+"""What the loader knows of each entity type: its tables, its fields, its references."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Reference:
+    column: str  # staging column holding the parent's external id
+    entity: str  # the parent's entity name ("schools")
+    id_column: str | None = None  # staging column receiving the parent's platform id
+
+
+@dataclass(frozen=True)
+class EntitySpec:
+    name: str  # "users"
+    type: str  # identity-map entity type, "user"
+    label: str  # how an admin reads it: "user"
+    staging: str
+    target: str
+    fields: tuple[str, ...]  # target columns, copied from staging columns of the same name
+    references: tuple[Reference, ...] = ()
+
+
+SCHOOLS = EntitySpec(
+    name="schools",
+    type="school",
+    label="school",
+    staging="sis_raw_schools",
+    target="sis_sync_school",
+    fields=("name", "school_number", "low_grade", "high_grade"),
+)
+CLASSES = EntitySpec(
+    name="classes",
+    type="class",
+    label="class",
+    staging="sis_raw_classes",
+    target="sis_sync_classroom",
+    fields=(
+        "school_id",
+        "title",
+        "class_code",
+        "class_type",
+        "location",
+        "course_title",
+        "course_code",
+        "term_name",
+        "term_start",
+        "term_end",
+        "subjects",
+        "grades",
+        "periods",
+    ),
+    references=(Reference("school_external_id", "schools", "school_id"),),
+)
+USERS = EntitySpec(
+    name="users",
+    type="user",
+    label="user",
+    staging="sis_raw_users",
+    target="sis_sync_person",
+    fields=(
+        "role",
+        "given_name",
+        "middle_name",
+        "family_name",
+        "email",
+        "username",
+        "student_number",
+        "grades",
+        "enabled",
+    ),
+)
+ENROLLMENTS = EntitySpec(
+    name="enrollments",
+    type="enrollment",
+    label="enrollment",
+    staging="sis_raw_enrollments",
+    target="sis_sync_enrollment",
+    fields=("classroom_id", "person_id", "role", "primary", "begin_date", "end_date"),
+    references=(
+        Reference("class_external_id", "classes", "classroom_id"),
+        Reference("user_external_id", "users", "person_id"),
+    ),
+)
+
+SPECS = {s.name: s for s in (SCHOOLS, CLASSES, USERS, ENROLLMENTS)}
+ORDER = (SCHOOLS, CLASSES, USERS, ENROLLMENTS)
+IDENTITY = "sis_sync_externalidentity"
+PLANNED = "sis_planned_deactivations"
+REJECTS = "sis_rejects"
+PERSON_SCHOOL = "sis_sync_personschool"

@@ -1,0 +1,34 @@
+"""Models: tenants, the platform roster, the external-identity map, providers and sync runs."""
+
+from sis_sync.models.providers import ProviderType, SisProvider
+from sis_sync.models.roster import (
+    Classroom,
+    Enrollment,
+    EntityType,
+    ExternalIdentity,
+    Person,
+    PersonSchool,
+    Role,
+    School,
+)
+from sis_sync.models.runs import PlannedDeactivation, RunMode, RunPhase, RunStatus, SisSyncRun
+from sis_sync.models.tenants import Tenant
+
+__all__ = [
+    "Classroom",
+    "Enrollment",
+    "EntityType",
+    "ExternalIdentity",
+    "Person",
+    "PersonSchool",
+    "PlannedDeactivation",
+    "ProviderType",
+    "Role",
+    "RunMode",
+    "RunPhase",
+    "RunStatus",
+    "School",
+    "SisProvider",
+    "SisSyncRun",
+    "Tenant",
+]

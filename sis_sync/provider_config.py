@@ -1,0 +1,121 @@
+"""Provider config per type (SPEC §2): validation, secrets, masking.
+
+Secrets are write-only: `masked` replaces them with "********" (and says `has<Name>`), and
+`merged` keeps a stored secret when an update leaves it out.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+from urllib.parse import urlparse
+
+from loader.context import LoadOptions, OptionsError
+from sis_sync.errors import BadRequest
+from sis_sync.models import ProviderType
+from sis_sync.netcheck import AddressNotAllowed, check_host
+
+MASK = "********"
+SECRETS = {"clientSecret", "accessToken", "webhookSecret"}
+SFTP_SECRETS = {"privateKey", "password"}
+
+REQUIRED: dict[str, tuple[str, ...]] = {
+    ProviderType.CLEVER: ("districtId",),
+    ProviderType.CLASSLINK: ("clientId", "clientSecret", "baseUrl"),
+    ProviderType.ONEROSTER_API: ("baseUrl", "clientId", "clientSecret"),
+    ProviderType.ONEROSTER_CSV: (),
+}
+
+
+def _check_url(name: str, value: Any) -> None:
+    if not isinstance(value, str):
+        raise BadRequest(f"config.{name} must be a URL")
+    url = urlparse(value)
+    if url.scheme != "https" or not url.hostname:
+        raise BadRequest(f"config.{name} must be an https:// URL, not {value!r}")
+    try:
+        check_host(url.hostname, url.port or 443)
+    except AddressNotAllowed as exc:
+        raise BadRequest(f"config.{name}: {exc}") from None
+
+
+def validate_config(provider_type: str, config: Any) -> dict[str, Any]:
+    """Checks a provider config; returns it, or raises BadRequest naming the problem."""
+    if provider_type not in ProviderType.values:
+        raise BadRequest(
+            f"providerType must be one of {', '.join(ProviderType.values)}, not {provider_type!r}"
+        )
+    if not isinstance(config, dict):
+        raise BadRequest("config must be a JSON object")
+    missing = [k for k in REQUIRED[provider_type] if not config.get(k)]
+    if provider_type == ProviderType.CLEVER and not (
+        config.get("accessToken") or (config.get("clientId") and config.get("clientSecret"))
+    ):
+        missing.append("accessToken (or clientId and clientSecret)")
+    if provider_type == ProviderType.ONEROSTER_API:
+        method = config.get("authMethod", "oauth2")
+        if method not in ("oauth2", "oauth1"):
+            raise BadRequest("config.authMethod must be oauth2 or oauth1")
+        if method == "oauth2" and not config.get("tokenUrl"):
+            missing.append("tokenUrl")
+    if missing:
+        raise BadRequest(f"config is missing {', '.join(missing)}")
+    for key in ("baseUrl", "tokenUrl"):
+        if config.get(key):
+            _check_url(key, config[key])
+    sftp = config.get("sftp")
+    if provider_type == ProviderType.ONEROSTER_CSV and sftp is not None:
+        _validate_sftp(sftp)
+    return config
+
+
+def _validate_sftp(sftp: Any) -> None:
+    if not isinstance(sftp, dict):
+        raise BadRequest("config.sftp must be an object")
+    missing = [k for k in ("host", "username", "hostKey") if not sftp.get(k)]
+    if not (sftp.get("privateKey") or sftp.get("password")):
+        missing.append("privateKey or password")
+    if missing:
+        raise BadRequest(f"config.sftp is missing {', '.join(missing)}")
+    try:
+        check_host(str(sftp["host"]), int(sftp.get("port", 22)))
+    except AddressNotAllowed as exc:
+        raise BadRequest(f"config.sftp.host: {exc}") from None
+
+
+def validate_options(options: Any) -> dict[str, Any]:
+    if not isinstance(options, dict):
+        raise BadRequest("options must be a JSON object")
+    try:
+        LoadOptions.parse(options)
+    except OptionsError as exc:
+        raise BadRequest(f"options: {exc}") from None
+    return options
+
+
+def masked(config: dict[str, Any]) -> dict[str, Any]:
+    """The config as a user may see it: every secret replaced by a mask and a has-flag."""
+    shown = copy.deepcopy(config)
+    shown.pop("bundlePath", None)
+    for key in SECRETS & set(shown):
+        shown[f"has{key[0].upper()}{key[1:]}"] = bool(shown[key])
+        shown[key] = MASK
+    sftp = shown.get("sftp")
+    if isinstance(sftp, dict):
+        for key in SFTP_SECRETS & set(sftp):
+            sftp[f"has{key[0].upper()}{key[1:]}"] = bool(sftp[key])
+            sftp[key] = MASK
+    return shown
+
+
+def merged(stored: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """An update of a config: secrets left out (or sent back masked) keep their stored value."""
+    result = copy.deepcopy(update)
+    for key in SECRETS:
+        if result.get(key) in (None, MASK) and stored.get(key):
+            result[key] = stored[key]
+    if isinstance(result.get("sftp"), dict) and isinstance(stored.get("sftp"), dict):
+        for key in SFTP_SECRETS:
+            if result["sftp"].get(key) in (None, MASK) and stored["sftp"].get(key):
+                result["sftp"][key] = stored["sftp"][key]
+    return result

@@ -1,0 +1,192 @@
+"""Writes a run's records into the staging tables, in bulk, streaming.
+
+PostgreSQL gets COPY (psycopg 3 `cursor.copy`), SQLite batched `executemany`. Records arrive
+as an iterator and leave in chunks of CHUNK_ROWS, each chunk committed on its own (the writer
+runs outside any transaction), so memory stays flat whatever the size of the source.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection
+
+from staging.models import RunReject
+from staging.records import (
+    ClassRecord,
+    EnrollmentRecord,
+    Reject,
+    SchoolRecord,
+    UserRecord,
+)
+
+CHUNK_ROWS = 5000
+
+ProgressCallback = Callable[[str, int], None]
+
+_COMMON = ("run_id", "provider_id", "line", "external_id", "status", "raw")
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "schools": _COMMON + ("name", "school_number", "low_grade", "high_grade"),
+    "classes": _COMMON
+    + (
+        "title",
+        "school_external_id",
+        "class_code",
+        "class_type",
+        "location",
+        "course_title",
+        "course_code",
+        "term_name",
+        "term_start",
+        "term_end",
+        "subjects",
+        "grades",
+        "periods",
+    ),
+    "users": _COMMON
+    + (
+        "role",
+        "given_name",
+        "middle_name",
+        "family_name",
+        "email",
+        "username",
+        "student_number",
+        "grades",
+        "enabled",
+        "school_external_ids",
+    ),
+    "enrollments": _COMMON
+    + (
+        "class_external_id",
+        "school_external_id",
+        "user_external_id",
+        "role",
+        "primary",
+        "begin_date",
+        "end_date",
+    ),
+}
+TABLES = {
+    "schools": "sis_raw_schools",
+    "classes": "sis_raw_classes",
+    "users": "sis_raw_users",
+    "enrollments": "sis_raw_enrollments",
+}
+
+
+def _raw_json(raw: dict[str, Any]) -> str:
+    return json.dumps(raw, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _row(run_id: int, provider_id: int, record: Any) -> tuple[Any, ...]:
+    """The staging row of a record: the common columns, then the record's own fields in order."""
+    head = (run_id, provider_id, record.line, record.external_id, record.status, _raw_json(record.raw))
+    if isinstance(record, SchoolRecord):
+        return head + record[2:6]
+    if isinstance(record, ClassRecord):
+        return head + record[2:15]
+    if isinstance(record, UserRecord):
+        return head + record[2:11] + (json.dumps(list(record.school_external_ids)),)
+    if isinstance(record, EnrollmentRecord):
+        return head + record[2:9]
+    raise TypeError(f"not a staging record: {type(record).__name__}")
+
+
+_EXPECTED = {
+    "schools": SchoolRecord,
+    "classes": ClassRecord,
+    "users": UserRecord,
+    "enrollments": EnrollmentRecord,
+}
+
+
+@dataclass
+class StageCounts:
+    staged: int = 0
+    rejected: int = 0
+    by_entity: dict[str, int] = field(default_factory=dict)
+
+
+class StagingWriter:
+    """Stages one run's records. `write` may be called once per entity type, in any order."""
+
+    def __init__(
+        self, *, run_id: int, provider_id: int, on_progress: ProgressCallback | None = None
+    ) -> None:
+        self.run_id = run_id
+        self.provider_id = provider_id
+        self.on_progress = on_progress
+        self.counts = StageCounts()
+        self._postgres = connection.vendor == "postgresql"
+
+    def write(self, entity: str, records: Iterable[Any]) -> int:
+        expected = _EXPECTED[entity]
+        rows: list[tuple[Any, ...]] = []
+        rejects: list[Reject] = []
+        written = 0
+        for record in records:
+            if isinstance(record, Reject):
+                rejects.append(record)
+                if len(rejects) >= CHUNK_ROWS:
+                    self._write_rejects(rejects)
+                    rejects = []
+                continue
+            if not isinstance(record, expected):
+                raise TypeError(f"{entity} got a {type(record).__name__}")
+            rows.append(_row(self.run_id, self.provider_id, record))
+            if len(rows) >= CHUNK_ROWS:
+                written += self._flush(entity, rows)
+                rows = []
+        written += self._flush(entity, rows)
+        self._write_rejects(rejects)
+        self.counts.staged += written
+        self.counts.by_entity[entity] = self.counts.by_entity.get(entity, 0) + written
+        return written
+
+    def _flush(self, entity: str, rows: list[tuple[Any, ...]]) -> int:
+        if rows:
+            self._insert(TABLES[entity], COLUMNS[entity], rows)
+        if rows and self.on_progress:
+            self.on_progress(entity, self.counts.by_entity.get(entity, 0) + len(rows))
+        return len(rows)
+
+    def _insert(self, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+        quoted = ", ".join(connection.ops.quote_name(c) for c in columns)
+        with connection.cursor() as cursor:
+            if self._postgres:
+                with cursor.cursor.copy(f"COPY {table} ({quoted}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            else:
+                marks = ", ".join(["%s"] * len(columns))
+                cursor.executemany(f"INSERT INTO {table} ({quoted}) VALUES ({marks})", rows)
+
+    def _write_rejects(self, rejects: list[Reject]) -> None:
+        if not rejects:
+            return
+        RunReject.objects.bulk_create(
+            [
+                RunReject(
+                    run_id=self.run_id,
+                    entity=r.entity,
+                    external_id=r.external_id[:255],
+                    reason=r.reason,
+                    raw=_raw_json(r.raw),
+                    line=r.line,
+                )
+                for r in rejects
+            ],
+            batch_size=1000,
+        )
+        self.counts.rejected += len(rejects)
+
+
+def discard_run(run_id: int) -> None:
+    """Removes a run's staging rows (its rejects stay: they are part of the run's report)."""
+    with connection.cursor() as cursor:
+        for table in TABLES.values():
+            cursor.execute(f"DELETE FROM {table} WHERE run_id = %s", [run_id])
