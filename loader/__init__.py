@@ -7,8 +7,8 @@ and returns the counts. It changes nothing on the roster, so a dry run or a held
 there. `apply(ctx)` carries out exactly the stored plan. The caller owns the transaction.
 """
 
-from loader.apply import apply
+from loader.applier import apply
 from loader.context import LoadContext, LoadOptions
-from loader.plan import plan
+from loader.planner import plan
 
 __all__ = ["LoadContext", "LoadOptions", "apply", "plan"]

@@ -2,29 +2,28 @@
 
 A record that fails is marked `rejected` with a `reason` (copied to the run's rejects at the end
 of planning); a record outside the provider's schoolFilter / roles is marked `skipped`. Both are
-set-based UPDATEs over the run's staging rows, in dependency order (schools before classes
-before users before enrollments), so a child of a rejected parent is rejected too.
+set-based UPDATEs over the run's staging rows. The planner calls it per entity type in
+dependency order (schools, classes, users, enrollments), each type after its parents are fully
+planned, so a child of a rejected parent is rejected too.
 """
 
 from __future__ import annotations
 
 from loader.context import LoadContext
 from loader.db import execute, json_items, q
-from loader.entities import IDENTITY, ORDER, SPECS, EntitySpec
+from loader.entities import IDENTITY, SPECS, EntitySpec
 
 LIVE = "NOT {t}.rejected AND NOT {t}.skipped"
 
 
-def validate(ctx: LoadContext) -> None:
-    for spec in ORDER:
-        if not ctx.included(spec.name):
-            continue
-        _reject_duplicates(ctx, spec)
-        _skip_filtered(ctx, spec)
-        for ref in spec.references:
-            _reject_dangling(ctx, spec, ref.column, SPECS[ref.entity])
-        if spec.name == "users":
-            _reject_dangling_schools(ctx)
+def validate(ctx: LoadContext, spec: EntitySpec) -> None:
+    """Validates one entity type; its parents' types must have been planned already."""
+    _reject_duplicates(ctx, spec)
+    _skip_filtered(ctx, spec)
+    for ref in spec.references:
+        _reject_dangling(ctx, spec, ref.column, SPECS[ref.entity])
+    if spec.name == "users":
+        _reject_dangling_schools(ctx)
 
 
 def _reject_duplicates(ctx: LoadContext, spec: EntitySpec) -> None:
@@ -87,11 +86,15 @@ def _skip_filtered(ctx: LoadContext, spec: EntitySpec) -> None:
 
 
 def _parent_checks(ctx: LoadContext, parent: EntitySpec, ref: str) -> tuple[str, str, list[object]]:
-    """SQL for 'the parent `ref` points at is usable' and for the reason when it is not."""
+    """SQL for 'the parent `ref` points at is usable' and for the reason when it is not.
+
+    A parent outside the schoolFilter is usable: its children are skipped by the filter
+    (classes, enrollments), or keep only their links within it (a teacher at two schools).
+    """
     pst = parent.staging
     staged_ok = (
         f"EXISTS (SELECT 1 FROM {pst} p WHERE p.run_id = %s AND p.external_id = {ref} "
-        "AND NOT p.rejected AND NOT p.skipped AND p.status = 'active')"
+        "AND NOT p.rejected AND p.status = 'active')"
     )
     params: list[object] = [ctx.run_id]
     if ctx.mode(parent.name) == "full":

@@ -162,7 +162,7 @@ class CsvExtraction:
                     ENTITY_SINGULAR[entity],
                     f.text(row.values, "sourcedId"),
                     f"{filename} line {row.line}: {exc}",
-                    row.values,
+                    _without_password(row.values),  # rejects are staged too: never keep it
                     row.line,
                 )
                 continue

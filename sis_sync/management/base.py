@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from connectors.base import ConnectorError
-from loader.plan import STAT_KEYS
+from loader.planner import STAT_KEYS
 from sis_sync.errors import SyncError
 from sis_sync.models import RunStatus, SisProvider, SisSyncRun
 

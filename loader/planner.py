@@ -50,9 +50,9 @@ class Plan:
 
 def plan(ctx: LoadContext) -> Plan:
     analyze([s.staging for s in ORDER])
-    validate(ctx)
     for spec in ORDER:
         if ctx.included(spec.name):
+            validate(ctx, spec)
             _match(ctx, spec)
             _classify(ctx, spec)
     _plan_deactivations(ctx)
@@ -170,15 +170,21 @@ def _classify(ctx: LoadContext, spec: EntitySpec) -> None:
 
 
 def _classify_school_changes(ctx: LoadContext) -> None:
-    """A person whose schools (as this provider knows them) differ is updated, not unchanged."""
+    """A person whose schools (as this provider knows them) differ is updated, not unchanged.
+
+    Listed schools this provider does not know (outside the schoolFilter) do not count; schools
+    this run creates do.
+    """
     st = USERS.staging
     listed = json_items(f"{st}.school_external_ids")
     execute(
         f"UPDATE {st} SET action = 'update' WHERE {st}.run_id = %s AND {st}.action = 'unchanged' "
-        f"AND (EXISTS (SELECT 1 FROM {listed} WHERE NOT EXISTS ("
-        f"  SELECT 1 FROM {IDENTITY} m JOIN {PERSON_SCHOOL} ps ON ps.school_id = m.entity_id "
-        f"  WHERE m.provider_id = %s AND m.entity_type = 'school' AND m.external_id = l.value "
+        f"AND (EXISTS (SELECT 1 FROM {listed} JOIN {IDENTITY} m ON m.provider_id = %s "
+        f"  AND m.entity_type = 'school' AND m.external_id = l.value WHERE NOT EXISTS ("
+        f"  SELECT 1 FROM {PERSON_SCHOOL} ps WHERE ps.school_id = m.entity_id "
         f"  AND ps.person_id = {st}.entity_id)) "
+        f"OR EXISTS (SELECT 1 FROM {listed} JOIN sis_raw_schools s ON s.run_id = {st}.run_id "
+        f"  AND s.external_id = l.value AND s.action = 'create') "
         f"OR EXISTS (SELECT 1 FROM {PERSON_SCHOOL} ps JOIN {IDENTITY} m "
         f"  ON m.entity_id = ps.school_id AND m.provider_id = %s AND m.entity_type = 'school' "
         f"  WHERE ps.person_id = {st}.entity_id "

@@ -9,7 +9,7 @@ from __future__ import annotations
 from loader.context import LoadContext
 from loader.db import allocate_ids, db_now, execute, json_items, q
 from loader.entities import IDENTITY, ORDER, PERSON_SCHOOL, PLANNED, USERS, EntitySpec
-from loader.plan import resolve_references
+from loader.planner import resolve_references
 
 CHANGED = "('create', 'update', 'reactivate')"
 

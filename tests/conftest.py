@@ -1,0 +1,57 @@
+"""Shared fixtures. The suite runs twice in `make test`: on the embedded SQLite default and on
+PostgreSQL. Set SIS_SYNC_EXPECT_DB=postgresql to make a run fail (not skip) when the database
+is not PostgreSQL: CI does, so PostgreSQL tests can never silently not run there.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+TEST_KEY = Fernet.generate_key().decode()
+os.environ.setdefault("SIS_SYNC_ENCRYPTION_KEYS", TEST_KEY)
+
+SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "district-small"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """PostgreSQL-only tests skip on SQLite, except in CI, where that is an error."""
+    from django.db import connection
+
+    needing = [item for item in items if "postgres" in item.keywords]
+    if connection.vendor == "postgresql" or not needing:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        raise pytest.UsageError(
+            f"CI=true: {len(needing)} PostgreSQL tests were collected but DATABASE_URL is "
+            f"{connection.vendor}; run them against PostgreSQL or deselect with -m 'not postgres'"
+        )
+    skip = pytest.mark.skip(reason="needs PostgreSQL: runs in the PostgreSQL pass of make test")
+    for item in needing:
+        item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _expected_database(django_db_blocker: object) -> None:
+    from django.db import connection
+
+    expected = os.environ.get("SIS_SYNC_EXPECT_DB")
+    if expected and connection.vendor != expected:
+        pytest.exit(
+            f"SIS_SYNC_EXPECT_DB={expected} but DATABASE_URL points at {connection.vendor}",
+            returncode=1,
+        )
+
+
+@pytest.fixture(autouse=True)
+def _data_dir(settings: object, tmp_path: Path) -> None:
+    settings.SIS_SYNC_DATA_DIR = tmp_path / "data"  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def sample_bundle() -> Path:
+    return SAMPLE
