@@ -1,4 +1,4 @@
-"""Django settings. Every value that differs between machines comes from the environment (SPEC §7)."""
+"""Django settings. What differs between machines comes from the environment (SPEC §7)."""
 
 from __future__ import annotations
 

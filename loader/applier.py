@@ -72,7 +72,8 @@ def _replace_schools(ctx: LoadContext) -> None:
         f"DELETE FROM {PERSON_SCHOOL} WHERE EXISTS ("
         f"SELECT 1 FROM {st} u JOIN {IDENTITY} m ON m.provider_id = %s "
         f"AND m.entity_type = 'school' AND m.entity_id = {PERSON_SCHOOL}.school_id "
-        f"WHERE u.run_id = %s AND u.action IN {CHANGED} AND u.entity_id = {PERSON_SCHOOL}.person_id "
+        f"WHERE u.run_id = %s AND u.action IN {CHANGED} "
+        f"AND u.entity_id = {PERSON_SCHOOL}.person_id "
         f"AND m.external_id NOT IN (SELECT l.value FROM {json_items('u.school_external_ids')}))",
         [ctx.provider_id, ctx.run_id],
     )

@@ -99,6 +99,7 @@ def _match_people(ctx: LoadContext, how: str, key: str, column: str, roles: str 
     person_key = key % "p"
     role_s = "AND s.role = %s " if roles else ""
     role_p = "AND p.role = %s " if roles else ""
+    role_t = f"AND {st}.role = %s " if roles else ""
     role_params = [roles] if roles else []
     unmatched = (
         f"s.run_id = %s AND s.entity_id IS NULL AND NOT s.rejected AND NOT s.skipped "
@@ -118,7 +119,7 @@ def _match_people(ctx: LoadContext, how: str, key: str, column: str, roles: str 
         f"  AND NOT EXISTS (SELECT 1 FROM {st} x WHERE x.run_id = %s AND x.entity_id = p.id) "
         f"  GROUP BY {person_key} HAVING count(*) = 1) AS pp ON pp.k = k.k"
         f") AS c WHERE {st}.run_id = %s AND {st}.entity_id IS NULL AND NOT {st}.rejected "
-        f"AND NOT {st}.skipped AND {st}.status = 'active' AND {key % st} = c.k {role_s.replace('s.', st + '.')}",
+        f"AND NOT {st}.skipped AND {st}.status = 'active' AND {key % st} = c.k {role_t}",
         [
             how,
             ctx.run_id,
@@ -159,7 +160,9 @@ def _classify(ctx: LoadContext, spec: EntitySpec) -> None:
         f"WHERE {live} AND {st}.status = 'active' AND {st}.entity_id IS NULL",
         [ctx.run_id],
     )
-    execute(f"UPDATE {st} SET action = 'ignore' WHERE {live} AND {st}.status <> 'active'", [ctx.run_id])
+    execute(
+        f"UPDATE {st} SET action = 'ignore' WHERE {live} AND {st}.status <> 'active'", [ctx.run_id]
+    )
     execute(
         f"UPDATE {st} SET action = 'deactivate' FROM {target} e "
         f"WHERE {live} AND {st}.status <> 'active' AND e.id = {st}.entity_id AND e.is_active",

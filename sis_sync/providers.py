@@ -77,7 +77,10 @@ def upload_provider_get_or_create(*, tenant: Tenant) -> SisProvider:
     if existing is not None:
         return existing
     return provider_create(
-        tenant=tenant, provider_type=ProviderType.ONEROSTER_CSV, name=UPLOAD_PROVIDER_NAME, config={}
+        tenant=tenant,
+        provider_type=ProviderType.ONEROSTER_CSV,
+        name=UPLOAD_PROVIDER_NAME,
+        config={},
     )
 
 

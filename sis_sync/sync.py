@@ -20,7 +20,14 @@ from connectors.base import ConnectorError, EntityMode
 from connectors.registry import build_connector
 from loader.context import OptionsError
 from sis_sync.errors import AlreadyRunning, BadRequest
-from sis_sync.models import PlannedDeactivation, RunMode, RunPhase, RunStatus, SisProvider, SisSyncRun
+from sis_sync.models import (
+    PlannedDeactivation,
+    RunMode,
+    RunPhase,
+    RunStatus,
+    SisProvider,
+    SisSyncRun,
+)
 from sis_sync.models.runs import ACTIVE_STATUSES
 from sis_sync.providers import connector_config
 from staging.records import ENTITIES
@@ -51,7 +58,9 @@ def sync_start(
         raise BadRequest(f"mode must be full or delta, not {mode!r}")
     unknown = set(entities or ()) - set(ENTITIES)
     if unknown:
-        raise BadRequest(f"entities may hold {', '.join(ENTITIES)}; not {', '.join(sorted(unknown))}")
+        raise BadRequest(
+            f"entities may hold {', '.join(ENTITIES)}; not {', '.join(sorted(unknown))}"
+        )
     with transaction.atomic():
         SisProvider.objects.select_for_update().get(pk=provider.pk)
         _expire_stale_runs(provider)
@@ -255,7 +264,9 @@ def run_discard(*, run: SisSyncRun, decided_by: str) -> SisSyncRun:
     with transaction.atomic():
         run = SisSyncRun.objects.select_for_update().get(pk=run.pk)
         if run.status != RunStatus.HELD:
-            raise BadRequest(f"Run {run.pk} is {run.status}, not HELD: only a held run is discarded")
+            raise BadRequest(
+                f"Run {run.pk} is {run.status}, not HELD: only a held run is discarded"
+            )
         run.decided_by = decided_by
         _finish(run, RunStatus.DISCARDED, run.error_message, keep_duration=True)
     _cleanup(run)

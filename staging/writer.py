@@ -84,7 +84,14 @@ def _raw_json(raw: dict[str, Any]) -> str:
 
 def _row(run_id: int, provider_id: int, record: Any) -> tuple[Any, ...]:
     """The staging row of a record: the common columns, then the record's own fields in order."""
-    head = (run_id, provider_id, record.line, record.external_id, record.status, _raw_json(record.raw))
+    head = (
+        run_id,
+        provider_id,
+        record.line,
+        record.external_id,
+        record.status,
+        _raw_json(record.raw),
+    )
     if isinstance(record, SchoolRecord):
         return head + record[2:6]
     if isinstance(record, ClassRecord):

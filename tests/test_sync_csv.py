@@ -100,7 +100,9 @@ def test_it_reactivates_returning_students_with_the_same_ids_and_history(
     first = sync(district)
     leaving = {s["sourcedId"] for s in bundles.students(district)[:10]}
     ids_before = {u: entity_of(first, USER, u) for u in leaving}
-    created_before = dict(Person.objects.filter(pk__in=ids_before.values()).values_list("pk", "created_at"))
+    created_before = dict(
+        Person.objects.filter(pk__in=ids_before.values()).values_list("pk", "created_at")
+    )
     bundles.drop_users(district, leaving)
     sync(district)
 
@@ -178,7 +180,11 @@ def test_it_leaves_the_roster_unchanged_when_the_load_fails_midway(
 ) -> None:
     sync(district)
     bundles.drop_users(district, {s["sourcedId"] for s in bundles.students(district)[:5]})
-    bundles.edit(district, "classes", lambda rows: [{**r, "title": r["title"] + " (new)"} for r in rows[:5]] + rows[5:])
+    bundles.edit(
+        district,
+        "classes",
+        lambda rows: [{**r, "title": r["title"] + " (new)"} for r in rows[:5]] + rows[5:],
+    )
     before = roster_snapshot()
     import loader.applier
 
@@ -230,9 +236,10 @@ def test_it_rejects_exactly_the_bad_rows_and_ends_partial(district: Path) -> Non
         if e["userSourcedId"] in (users[1]["sourcedId"], users[2]["sourcedId"])
     }
     assert "unknown role 'studnet'" in rejects[("user", users[1]["sourcedId"])]
-    assert 'school "no-such-school" is not in the source data' in rejects[
-        ("user", users[2]["sourcedId"])
-    ]
+    assert (
+        'school "no-such-school" is not in the source data'
+        in rejects[("user", users[2]["sourcedId"])]
+    )
     assert "duplicate sourcedId" in rejects[("user", users[3]["sourcedId"])]
     assert 'class "nope"' in rejects[("enrollment", "enr-dangling")]
     assert counts(run, "users")["rejected"] == 3
@@ -336,8 +343,12 @@ def test_it_deactivates_only_tobedeleted_rows_in_a_delta_bundle(
         "users",
         [
             {**deleted, "status": "tobedeleted", "dateLastModified": "2026-11-20T02:00:00.000Z"},
-            {**renamed, "familyName": "Renamed", "status": "active",
-             "dateLastModified": "2026-11-20T02:00:00.000Z"},
+            {
+                **renamed,
+                "familyName": "Renamed",
+                "status": "active",
+                "dateLastModified": "2026-11-20T02:00:00.000Z",
+            },
         ],
         user_columns,
     )
@@ -359,14 +370,20 @@ def test_it_deactivates_only_tobedeleted_rows_in_a_delta_bundle(
 
     assert run.status == RunStatus.SUCCESS, run.error_message
     assert counts(run, "users") == {
-        "created": 0, "updated": 1, "unchanged": 0, "deactivated": 1, "reactivated": 0,
+        "created": 0,
+        "updated": 1,
+        "unchanged": 0,
+        "deactivated": 1,
+        "reactivated": 0,
         "rejected": 0,
     }
     gone = Person.objects.get(pk=entity_of(run, USER, deleted["sourcedId"]))
     assert not gone.is_active
     assert not gone.enrollments.filter(is_active=True).exists()
     assert counts(run, "enrollments")["deactivated"] == gone.enrollments.count() > 0
-    assert Person.objects.get(pk=entity_of(run, USER, renamed["sourcedId"])).family_name == "Renamed"
+    assert (
+        Person.objects.get(pk=entity_of(run, USER, renamed["sourcedId"])).family_name == "Renamed"
+    )
     assert Person.objects.filter(is_active=True).count() == len(bundles.read(district, "users")) - 1
 
 
@@ -382,7 +399,9 @@ def test_it_previews_a_dry_run_without_changing_anything(district: Path) -> None
 
 def test_it_syncs_only_the_named_entity_types(district: Path) -> None:
     sync(district)
-    bundles.edit(district, "users", lambda rows: [{**r, "familyName": "X"} for r in rows[:3]] + rows[3:])
+    bundles.edit(
+        district, "users", lambda rows: [{**r, "familyName": "X"} for r in rows[:3]] + rows[3:]
+    )
     bundles.edit(district, "orgs", lambda rows: [{**r, "name": r["name"] + "!"} for r in rows])
 
     run = sync(district, entities=["schools"])

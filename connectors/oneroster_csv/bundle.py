@@ -31,7 +31,9 @@ class Bundle:
         elif path.is_file():
             self._open_zip(path)
         else:
-            raise ConnectorError(f"No OneRoster bundle at {path.name or path}: no such file or folder")
+            raise ConnectorError(
+                f"No OneRoster bundle at {path.name or path}: no such file or folder"
+            )
 
     def _open_zip(self, path: Path) -> None:
         try:
@@ -79,10 +81,7 @@ class Bundle:
         """Opens one CSV file as UTF-8 text (a BOM is dropped), for the csv module."""
         key = name.lower()
         target = self._files[key]
-        if self._zip is not None:
-            binary = self._zip.open(target)
-        else:
-            binary = open(target, "rb")  # noqa: SIM115 - closed below
+        binary = self._zip.open(target) if self._zip is not None else open(target, "rb")  # noqa: SIM115
         text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="strict", newline="")
         try:
             yield text

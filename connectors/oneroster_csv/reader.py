@@ -66,8 +66,7 @@ COLUMNS = {
         "grades",
         "password",
     ),
-    "roles": BASE
-    + ("userSourcedId", "roleType", "role", "beginDate", "endDate", "orgSourcedId"),
+    "roles": BASE + ("userSourcedId", "roleType", "role", "beginDate", "endDate", "orgSourcedId"),
     "enrollments": BASE
     + (
         "classSourcedId",
@@ -102,7 +101,12 @@ ROLES = {
     "principal": "administrator",
 }
 SKIPPED_ROLES = {"aide", "proctor", "guardian", "parent", "relative", "counselor"}
-ENTITY_SINGULAR = {"schools": "school", "classes": "class", "users": "user", "enrollments": "enrollment"}
+ENTITY_SINGULAR = {
+    "schools": "school",
+    "classes": "class",
+    "users": "user",
+    "enrollments": "enrollment",
+}
 
 
 class CsvExtraction:
@@ -329,8 +333,15 @@ class CsvExtraction:
         return self.bundle.has("roles.csv") and not self._users_header_has("role")
 
     def _users_header_has(self, column: str) -> bool:
-        with self.bundle.open_text(self._filename("users")) as text:
-            header = text.readline().lower()
+        filename = self._filename("users")
+        try:
+            with self.bundle.open_text(filename) as text:
+                header = text.readline().lower()
+        except UnicodeDecodeError:
+            # This peek runs before read_rows, which would say the same thing.
+            raise ConnectorError(
+                f"{filename} is not UTF-8 text: export it again as UTF-8"
+            ) from None
         return column.lower() in [c.strip().strip('"') for c in header.split(",")]
 
     def _roles_by_user(self) -> dict[str, tuple[str, tuple[str, ...]]]:
@@ -355,9 +366,7 @@ def _role(value: str) -> str | None:
         return ROLES[key]
     if key in SKIPPED_ROLES:
         return None
-    raise f.RowError(
-        f"unknown role {value!r} (expected student, teacher or administrator)"
-    )
+    raise f.RowError(f"unknown role {value!r} (expected student, teacher or administrator)")
 
 
 def _without_password(row: dict[str, str]) -> dict[str, Any]:

@@ -6,255 +6,471 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Person',
+            name="Person",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('is_active', models.BooleanField(default=True)),
-                ('deactivated_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('role', models.CharField(choices=[('student', 'Student'), ('teacher', 'Teacher'), ('administrator', 'Administrator')], max_length=16)),
-                ('given_name', models.CharField(max_length=128)),
-                ('middle_name', models.CharField(blank=True, default='', max_length=128)),
-                ('family_name', models.CharField(max_length=128)),
-                ('email', models.CharField(blank=True, default='', max_length=254)),
-                ('username', models.CharField(blank=True, default='', max_length=254)),
-                ('student_number', models.CharField(blank=True, default='', max_length=64)),
-                ('grades', models.CharField(blank=True, default='', max_length=64)),
-                ('enabled', models.BooleanField(default=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True)),
+                ("deactivated_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("student", "Student"),
+                            ("teacher", "Teacher"),
+                            ("administrator", "Administrator"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("given_name", models.CharField(max_length=128)),
+                ("middle_name", models.CharField(blank=True, default="", max_length=128)),
+                ("family_name", models.CharField(max_length=128)),
+                ("email", models.CharField(blank=True, default="", max_length=254)),
+                ("username", models.CharField(blank=True, default="", max_length=254)),
+                ("student_number", models.CharField(blank=True, default="", max_length=64)),
+                ("grades", models.CharField(blank=True, default="", max_length=64)),
+                ("enabled", models.BooleanField(default=True)),
             ],
             options={
-                'verbose_name_plural': 'people',
+                "verbose_name_plural": "people",
             },
         ),
         migrations.CreateModel(
-            name='School',
+            name="School",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('is_active', models.BooleanField(default=True)),
-                ('deactivated_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('name', models.CharField(max_length=255)),
-                ('school_number', models.CharField(blank=True, default='', max_length=64)),
-                ('low_grade', models.CharField(blank=True, default='', max_length=16)),
-                ('high_grade', models.CharField(blank=True, default='', max_length=16)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True)),
+                ("deactivated_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("name", models.CharField(max_length=255)),
+                ("school_number", models.CharField(blank=True, default="", max_length=64)),
+                ("low_grade", models.CharField(blank=True, default="", max_length=16)),
+                ("high_grade", models.CharField(blank=True, default="", max_length=16)),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='SisProvider',
+            name="SisProvider",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('provider_type', models.CharField(choices=[('CLEVER', 'Clever'), ('CLASSLINK', 'ClassLink'), ('ONEROSTER_API', 'OneRoster API'), ('ONEROSTER_CSV', 'OneRoster CSV')], max_length=16)),
-                ('name', models.CharField(max_length=200)),
-                ('config_encrypted', models.TextField(blank=True, default='', editable=False)),
-                ('options', models.JSONField(blank=True, default=dict)),
-                ('enabled', models.BooleanField(default=True)),
-                ('sync_schedule', models.CharField(blank=True, max_length=100, null=True)),
-                ('bundle_path', models.CharField(blank=True, default='', editable=False, max_length=500)),
-                ('last_sync_at', models.DateTimeField(blank=True, null=True)),
-                ('last_status', models.CharField(blank=True, default='', max_length=16)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "provider_type",
+                    models.CharField(
+                        choices=[
+                            ("CLEVER", "Clever"),
+                            ("CLASSLINK", "ClassLink"),
+                            ("ONEROSTER_API", "OneRoster API"),
+                            ("ONEROSTER_CSV", "OneRoster CSV"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                ("config_encrypted", models.TextField(blank=True, default="", editable=False)),
+                ("options", models.JSONField(blank=True, default=dict)),
+                ("enabled", models.BooleanField(default=True)),
+                ("sync_schedule", models.CharField(blank=True, max_length=100, null=True)),
+                (
+                    "bundle_path",
+                    models.CharField(blank=True, default="", editable=False, max_length=500),
+                ),
+                ("last_sync_at", models.DateTimeField(blank=True, null=True)),
+                ("last_status", models.CharField(blank=True, default="", max_length=16)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['tenant', 'name'],
+                "ordering": ["tenant", "name"],
             },
         ),
         migrations.CreateModel(
-            name='Tenant',
+            name="Tenant",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(max_length=64, unique=True)),
-                ('name', models.CharField(max_length=200)),
-                ('timezone', models.CharField(default='UTC', max_length=64)),
-                ('seat_limit', models.PositiveIntegerField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(max_length=64, unique=True)),
+                ("name", models.CharField(max_length=200)),
+                ("timezone", models.CharField(default="UTC", max_length=64)),
+                ("seat_limit", models.PositiveIntegerField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['slug'],
+                "ordering": ["slug"],
             },
         ),
         migrations.CreateModel(
-            name='PersonSchool',
+            name="PersonSchool",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('person', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='sis_sync.person')),
-                ('school', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='sis_sync.school')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "person",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, to="sis_sync.person"
+                    ),
+                ),
+                (
+                    "school",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, to="sis_sync.school"
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='person',
-            name='schools',
-            field=models.ManyToManyField(related_name='people', through='sis_sync.PersonSchool', to='sis_sync.school'),
+            model_name="person",
+            name="schools",
+            field=models.ManyToManyField(
+                related_name="people", through="sis_sync.PersonSchool", to="sis_sync.school"
+            ),
         ),
         migrations.CreateModel(
-            name='Classroom',
+            name="Classroom",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('is_active', models.BooleanField(default=True)),
-                ('deactivated_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('title', models.CharField(max_length=255)),
-                ('class_code', models.CharField(blank=True, default='', max_length=128)),
-                ('class_type', models.CharField(blank=True, default='', max_length=32)),
-                ('location', models.CharField(blank=True, default='', max_length=128)),
-                ('course_title', models.CharField(blank=True, default='', max_length=255)),
-                ('course_code', models.CharField(blank=True, default='', max_length=128)),
-                ('term_name', models.CharField(blank=True, default='', max_length=255)),
-                ('term_start', models.DateField(blank=True, null=True)),
-                ('term_end', models.DateField(blank=True, null=True)),
-                ('subjects', models.CharField(blank=True, default='', max_length=255)),
-                ('grades', models.CharField(blank=True, default='', max_length=128)),
-                ('periods', models.CharField(blank=True, default='', max_length=128)),
-                ('school', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='classes', to='sis_sync.school')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='sis_sync.tenant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True)),
+                ("deactivated_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("title", models.CharField(max_length=255)),
+                ("class_code", models.CharField(blank=True, default="", max_length=128)),
+                ("class_type", models.CharField(blank=True, default="", max_length=32)),
+                ("location", models.CharField(blank=True, default="", max_length=128)),
+                ("course_title", models.CharField(blank=True, default="", max_length=255)),
+                ("course_code", models.CharField(blank=True, default="", max_length=128)),
+                ("term_name", models.CharField(blank=True, default="", max_length=255)),
+                ("term_start", models.DateField(blank=True, null=True)),
+                ("term_end", models.DateField(blank=True, null=True)),
+                ("subjects", models.CharField(blank=True, default="", max_length=255)),
+                ("grades", models.CharField(blank=True, default="", max_length=128)),
+                ("periods", models.CharField(blank=True, default="", max_length=128)),
+                (
+                    "school",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="classes",
+                        to="sis_sync.school",
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, to="sis_sync.tenant"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'class',
-                'verbose_name_plural': 'classes',
+                "verbose_name": "class",
+                "verbose_name_plural": "classes",
             },
         ),
         migrations.CreateModel(
-            name='SisSyncRun',
+            name="SisSyncRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('PENDING', 'Pending'), ('IN_PROGRESS', 'In Progress'), ('SUCCESS', 'Success'), ('PARTIAL', 'Partial'), ('FAILURE', 'Failure'), ('CANCELLED', 'Cancelled'), ('HELD', 'Held'), ('DISCARDED', 'Discarded')], default='PENDING', max_length=16)),
-                ('mode', models.CharField(choices=[('full', 'Full'), ('delta', 'Delta')], default='full', max_length=8)),
-                ('dry_run', models.BooleanField(default=False)),
-                ('entities', models.JSONField(blank=True, default=list)),
-                ('is_manual', models.BooleanField(default=False)),
-                ('triggered_by', models.CharField(blank=True, default='', max_length=150)),
-                ('phase', models.CharField(choices=[('queued', 'Queued'), ('extract', 'Extract'), ('stage', 'Stage'), ('validate', 'Validate'), ('plan', 'Plan'), ('load', 'Load'), ('done', 'Done')], default='queued', max_length=16)),
-                ('progress', models.JSONField(blank=True, default=dict)),
-                ('stats', models.JSONField(blank=True, default=dict)),
-                ('error_message', models.TextField(blank=True, default='')),
-                ('entity_modes', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('planned_at', models.DateTimeField(blank=True, null=True)),
-                ('loaded_at', models.DateTimeField(blank=True, null=True)),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('hold_reason', models.TextField(blank=True, default='')),
-                ('decided_by', models.CharField(blank=True, default='', max_length=150)),
-                ('provider', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='runs', to='sis_sync.sisprovider')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("PENDING", "Pending"),
+                            ("IN_PROGRESS", "In Progress"),
+                            ("SUCCESS", "Success"),
+                            ("PARTIAL", "Partial"),
+                            ("FAILURE", "Failure"),
+                            ("CANCELLED", "Cancelled"),
+                            ("HELD", "Held"),
+                            ("DISCARDED", "Discarded"),
+                        ],
+                        default="PENDING",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "mode",
+                    models.CharField(
+                        choices=[("full", "Full"), ("delta", "Delta")], default="full", max_length=8
+                    ),
+                ),
+                ("dry_run", models.BooleanField(default=False)),
+                ("entities", models.JSONField(blank=True, default=list)),
+                ("is_manual", models.BooleanField(default=False)),
+                ("triggered_by", models.CharField(blank=True, default="", max_length=150)),
+                (
+                    "phase",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("extract", "Extract"),
+                            ("stage", "Stage"),
+                            ("validate", "Validate"),
+                            ("plan", "Plan"),
+                            ("load", "Load"),
+                            ("done", "Done"),
+                        ],
+                        default="queued",
+                        max_length=16,
+                    ),
+                ),
+                ("progress", models.JSONField(blank=True, default=dict)),
+                ("stats", models.JSONField(blank=True, default=dict)),
+                ("error_message", models.TextField(blank=True, default="")),
+                ("entity_modes", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                ("planned_at", models.DateTimeField(blank=True, null=True)),
+                ("loaded_at", models.DateTimeField(blank=True, null=True)),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                ("hold_reason", models.TextField(blank=True, default="")),
+                ("decided_by", models.CharField(blank=True, default="", max_length=150)),
+                (
+                    "provider",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="runs",
+                        to="sis_sync.sisprovider",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='PlannedDeactivation',
+            name="PlannedDeactivation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('entity_type', models.CharField(max_length=16)),
-                ('entity_id', models.BigIntegerField()),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='sis_sync.sissyncrun')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("entity_type", models.CharField(max_length=16)),
+                ("entity_id", models.BigIntegerField()),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="sis_sync.sissyncrun",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'sis_planned_deactivations',
+                "db_table": "sis_planned_deactivations",
             },
         ),
         migrations.AddField(
-            model_name='sisprovider',
-            name='tenant',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='providers', to='sis_sync.tenant'),
+            model_name="sisprovider",
+            name="tenant",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="providers",
+                to="sis_sync.tenant",
+            ),
         ),
         migrations.AddField(
-            model_name='school',
-            name='tenant',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='sis_sync.tenant'),
+            model_name="school",
+            name="tenant",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, to="sis_sync.tenant"
+            ),
         ),
         migrations.AddField(
-            model_name='person',
-            name='tenant',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='sis_sync.tenant'),
+            model_name="person",
+            name="tenant",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, to="sis_sync.tenant"
+            ),
         ),
         migrations.CreateModel(
-            name='ExternalIdentity',
+            name="ExternalIdentity",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('entity_type', models.CharField(choices=[('school', 'School'), ('class', 'Class'), ('user', 'User'), ('enrollment', 'Enrollment')], max_length=16)),
-                ('external_id', models.CharField(max_length=255)),
-                ('entity_id', models.BigIntegerField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('provider', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='sis_sync.sisprovider')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='sis_sync.tenant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "entity_type",
+                    models.CharField(
+                        choices=[
+                            ("school", "School"),
+                            ("class", "Class"),
+                            ("user", "User"),
+                            ("enrollment", "Enrollment"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("external_id", models.CharField(max_length=255)),
+                ("entity_id", models.BigIntegerField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "provider",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, to="sis_sync.sisprovider"
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, to="sis_sync.tenant"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Enrollment',
+            name="Enrollment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('is_active', models.BooleanField(default=True)),
-                ('deactivated_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('role', models.CharField(choices=[('student', 'Student'), ('teacher', 'Teacher'), ('administrator', 'Administrator')], max_length=16)),
-                ('primary', models.BooleanField(default=False)),
-                ('begin_date', models.DateField(blank=True, null=True)),
-                ('end_date', models.DateField(blank=True, null=True)),
-                ('classroom', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='enrollments', to='sis_sync.classroom')),
-                ('person', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='enrollments', to='sis_sync.person')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='sis_sync.tenant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True)),
+                ("deactivated_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("student", "Student"),
+                            ("teacher", "Teacher"),
+                            ("administrator", "Administrator"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("primary", models.BooleanField(default=False)),
+                ("begin_date", models.DateField(blank=True, null=True)),
+                ("end_date", models.DateField(blank=True, null=True)),
+                (
+                    "classroom",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="enrollments",
+                        to="sis_sync.classroom",
+                    ),
+                ),
+                (
+                    "person",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="enrollments",
+                        to="sis_sync.person",
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, to="sis_sync.tenant"
+                    ),
+                ),
             ],
         ),
         migrations.AddConstraint(
-            model_name='personschool',
-            constraint=models.UniqueConstraint(fields=('person', 'school'), name='person_school_unique'),
+            model_name="personschool",
+            constraint=models.UniqueConstraint(
+                fields=("person", "school"), name="person_school_unique"
+            ),
         ),
         migrations.AddIndex(
-            model_name='sissyncrun',
-            index=models.Index(fields=['provider', '-created_at'], name='run_provider_recent'),
+            model_name="sissyncrun",
+            index=models.Index(fields=["provider", "-created_at"], name="run_provider_recent"),
         ),
         migrations.AddIndex(
-            model_name='planneddeactivation',
-            index=models.Index(fields=['run', 'entity_type'], name='planned_run_entity'),
+            model_name="planneddeactivation",
+            index=models.Index(fields=["run", "entity_type"], name="planned_run_entity"),
         ),
         migrations.AddConstraint(
-            model_name='sisprovider',
-            constraint=models.UniqueConstraint(fields=('tenant', 'name'), name='provider_name_per_tenant'),
+            model_name="sisprovider",
+            constraint=models.UniqueConstraint(
+                fields=("tenant", "name"), name="provider_name_per_tenant"
+            ),
         ),
         migrations.AddIndex(
-            model_name='person',
-            index=models.Index(django.db.models.functions.text.Lower('email'), models.F('tenant'), name='person_email_ci'),
+            model_name="person",
+            index=models.Index(
+                django.db.models.functions.text.Lower("email"),
+                models.F("tenant"),
+                name="person_email_ci",
+            ),
         ),
         migrations.AddIndex(
-            model_name='person',
-            index=models.Index(fields=['tenant', 'student_number'], name='person_student_number'),
+            model_name="person",
+            index=models.Index(fields=["tenant", "student_number"], name="person_student_number"),
         ),
         migrations.AddIndex(
-            model_name='externalidentity',
-            index=models.Index(fields=['entity_type', 'entity_id'], name='identity_entity'),
+            model_name="externalidentity",
+            index=models.Index(fields=["entity_type", "entity_id"], name="identity_entity"),
         ),
         migrations.AddConstraint(
-            model_name='externalidentity',
-            constraint=models.UniqueConstraint(fields=('provider', 'entity_type', 'external_id'), name='identity_external_unique'),
+            model_name="externalidentity",
+            constraint=models.UniqueConstraint(
+                fields=("provider", "entity_type", "external_id"), name="identity_external_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='externalidentity',
-            constraint=models.UniqueConstraint(fields=('provider', 'entity_type', 'entity_id'), name='identity_entity_unique'),
+            model_name="externalidentity",
+            constraint=models.UniqueConstraint(
+                fields=("provider", "entity_type", "entity_id"), name="identity_entity_unique"
+            ),
         ),
         migrations.AddIndex(
-            model_name='enrollment',
-            index=models.Index(fields=['person'], name='sis_sync_en_person__22dbec_idx'),
+            model_name="enrollment",
+            index=models.Index(fields=["person"], name="sis_sync_en_person__22dbec_idx"),
         ),
         migrations.AddIndex(
-            model_name='enrollment',
-            index=models.Index(fields=['classroom'], name='sis_sync_en_classro_ae8eef_idx'),
+            model_name="enrollment",
+            index=models.Index(fields=["classroom"], name="sis_sync_en_classro_ae8eef_idx"),
         ),
     ]

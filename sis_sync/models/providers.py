@@ -21,7 +21,9 @@ class SisProvider(models.Model):
     `set_config`. Never render `config` to a user: `sis_sync.provider_config.masked` does that.
     """
 
-    tenant = models.ForeignKey("sis_sync.Tenant", on_delete=models.CASCADE, related_name="providers")
+    tenant = models.ForeignKey(
+        "sis_sync.Tenant", on_delete=models.CASCADE, related_name="providers"
+    )
     provider_type = models.CharField(max_length=16, choices=ProviderType.choices)
     name = models.CharField(max_length=200)
     config_encrypted = models.TextField(blank=True, default="", editable=False)

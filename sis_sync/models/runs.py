@@ -40,7 +40,9 @@ class RunPhase(models.TextChoices):
 
 
 class SisSyncRun(models.Model):
-    provider = models.ForeignKey("sis_sync.SisProvider", on_delete=models.CASCADE, related_name="runs")
+    provider = models.ForeignKey(
+        "sis_sync.SisProvider", on_delete=models.CASCADE, related_name="runs"
+    )
     status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.PENDING)
     mode = models.CharField(max_length=8, choices=RunMode.choices, default=RunMode.FULL)
     dry_run = models.BooleanField(default=False)
@@ -86,5 +88,3 @@ class PlannedDeactivation(models.Model):
     class Meta:
         db_table = "sis_planned_deactivations"
         indexes = [models.Index(fields=["run", "entity_type"], name="planned_run_entity")]
-
-

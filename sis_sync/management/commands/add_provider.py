@@ -19,11 +19,15 @@ def _json_argument(value: str, what: str) -> Any:
         try:
             text = Path(value[1:]).read_text(encoding="utf-8")
         except OSError as exc:
-            raise CommandError(f"{what}: cannot read {value[1:]}: {exc.strerror}", returncode=2)
+            raise CommandError(
+                f"{what}: cannot read {value[1:]}: {exc.strerror}", returncode=2
+            ) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise CommandError(f"{what} is not valid JSON: {exc.msg} at char {exc.pos}", returncode=2)
+        raise CommandError(
+            f"{what} is not valid JSON: {exc.msg} at char {exc.pos}", returncode=2
+        ) from None
 
 
 class Command(SisCommand):

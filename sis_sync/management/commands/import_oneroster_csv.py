@@ -20,7 +20,9 @@ class Command(SisCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("path", type=Path, help="a folder of OneRoster CSV files, or a .zip")
         parser.add_argument("--tenant", required=True, help="the tenant's slug")
-        parser.add_argument("--dry-run", action="store_true", help="compute the changes, apply none")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="compute the changes, apply none"
+        )
         parser.add_argument("--delta", action="store_true", help="treat every file as a delta")
         parser.add_argument("--json", action="store_true", help="print the run as JSON last")
 
