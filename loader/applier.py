@@ -7,7 +7,7 @@ staging rows' actions and the run's planned deactivations, and decides nothing i
 from __future__ import annotations
 
 from loader.context import LoadContext
-from loader.db import allocate_ids, db_now, execute, json_items, q
+from loader.db import allocate_ids, analyze, db_now, execute, json_items, q
 from loader.entities import IDENTITY, ORDER, PERSON_SCHOOL, PLANNED, USERS, EntitySpec
 from loader.planner import resolve_references
 
@@ -21,6 +21,8 @@ def apply(ctx: LoadContext) -> None:
             resolve_references(ctx, spec)
             _create(ctx, spec, now)
             _link(ctx, spec, now)
+            # The children's joins go through the identity map this transaction just grew.
+            analyze([IDENTITY, spec.target])
             _update(ctx, spec, now)
             if spec is USERS:
                 _replace_schools(ctx)
@@ -68,13 +70,14 @@ def _update(ctx: LoadContext, spec: EntitySpec, now: object) -> None:
 def _replace_schools(ctx: LoadContext) -> None:
     """Sets each changed person's schools, as far as this provider knows them, to the source's."""
     st = USERS.staging
+    # Driven from the run's changed users (joins on indexes), never from every link.
     execute(
-        f"DELETE FROM {PERSON_SCHOOL} WHERE EXISTS ("
-        f"SELECT 1 FROM {st} u JOIN {IDENTITY} m ON m.provider_id = %s "
-        f"AND m.entity_type = 'school' AND m.entity_id = {PERSON_SCHOOL}.school_id "
-        f"WHERE u.run_id = %s AND u.action IN {CHANGED} "
-        f"AND u.entity_id = {PERSON_SCHOOL}.person_id "
-        f"AND m.external_id NOT IN (SELECT l.value FROM {json_items('u.school_external_ids')}))",
+        f"DELETE FROM {PERSON_SCHOOL} WHERE id IN ("
+        f"SELECT ps.id FROM {st} u JOIN {PERSON_SCHOOL} ps ON ps.person_id = u.entity_id "
+        f"JOIN {IDENTITY} m ON m.entity_id = ps.school_id AND m.provider_id = %s "
+        f"AND m.entity_type = 'school' "
+        f"WHERE u.run_id = %s AND u.action IN {CHANGED} AND NOT EXISTS ("
+        f"SELECT 1 FROM {json_items('u.school_external_ids')} WHERE l.value = m.external_id))",
         [ctx.provider_id, ctx.run_id],
     )
     execute(

@@ -49,7 +49,7 @@ class Plan:
 
 
 def plan(ctx: LoadContext) -> Plan:
-    analyze([s.staging for s in ORDER])
+    analyze([s.staging for s in ORDER] + [s.target for s in ORDER] + [IDENTITY])
     for spec in ORDER:
         if ctx.included(spec.name):
             validate(ctx, spec)
@@ -226,19 +226,18 @@ def _plan_deactivations(ctx: LoadContext) -> None:
                 "WHERE run_id = %s AND action = 'deactivate'",
                 [ctx.run_id, spec.type, ctx.run_id],
             )
-    # A deactivated person's or class's memberships go with them (SPEC §3).
-    execute(
-        f"INSERT INTO {PLANNED} (run_id, entity_type, entity_id) "
-        f"SELECT %s, 'enrollment', en.id FROM sis_sync_enrollment en "
-        f"WHERE en.tenant_id = %s AND en.is_active AND ("
-        f"EXISTS (SELECT 1 FROM {PLANNED} d WHERE d.run_id = %s AND d.entity_type = 'user' "
-        f"AND d.entity_id = en.person_id) OR "
-        f"EXISTS (SELECT 1 FROM {PLANNED} d WHERE d.run_id = %s AND d.entity_type = 'class' "
-        f"AND d.entity_id = en.classroom_id)) "
-        f"AND NOT EXISTS (SELECT 1 FROM {PLANNED} d WHERE d.run_id = %s "
-        f"AND d.entity_type = 'enrollment' AND d.entity_id = en.id)",
-        [ctx.run_id, ctx.tenant_id, ctx.run_id, ctx.run_id, ctx.run_id],
-    )
+    # A deactivated person's or class's memberships go with them (SPEC §3). Driven from the
+    # planned deactivations through the enrollment indexes, not from every enrollment.
+    for entity_type, column in (("user", "person_id"), ("class", "classroom_id")):
+        execute(
+            f"INSERT INTO {PLANNED} (run_id, entity_type, entity_id) "
+            f"SELECT DISTINCT %s, 'enrollment', en.id FROM {PLANNED} d "
+            f"JOIN sis_sync_enrollment en ON en.{column} = d.entity_id "
+            f"WHERE d.run_id = %s AND d.entity_type = %s AND en.is_active "
+            f"AND NOT EXISTS (SELECT 1 FROM {PLANNED} x WHERE x.run_id = %s "
+            f"AND x.entity_type = 'enrollment' AND x.entity_id = en.id)",
+            [ctx.run_id, ctx.run_id, entity_type, ctx.run_id],
+        )
 
 
 def _record_rejects(ctx: LoadContext) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from sis_sync.models import Person, RunStatus, SisProvider, SisSyncRun
 from tests import bundles
@@ -16,18 +18,22 @@ pytestmark = pytest.mark.django_db
 
 
 def run_command(*args: str) -> tuple[int, str, str]:
-    """Runs a command the way manage.py does; returns (exit code, stdout, stderr)."""
-    from django.core.management import ManagementUtility
+    """Runs a command as manage.py would; returns (exit code, stdout, stderr).
 
+    Not through ManagementUtility: it closes the database connections afterwards, which would
+    end the test's transaction. CommandError is turned into its message and exit code the way
+    manage.py prints it.
+    """
     out, err = io.StringIO(), io.StringIO()
-    import contextlib
-
     code = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            ManagementUtility(["manage.py", *args]).execute()
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            call_command(*args, stdout=out, stderr=err)
+    except CommandError as exc:
+        err.write(f"CommandError: {exc}\n")
+        code = exc.returncode
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
     return code, out.getvalue(), err.getvalue()
 
 

@@ -1,4 +1,4 @@
-"""The OneRoster CSV reader: bundles on disk in, normalized records and rejects out (no database)."""
+"""The OneRoster CSV reader: bundles on disk in, normalized records and rejects out (no DB)."""
 
 from __future__ import annotations
 
@@ -338,8 +338,17 @@ def test_it_reads_a_folder_bundle_into_records(tmp_path: Path) -> None:
             line=2,
         ),
         EnrollmentRecord(
-            "enr-2", ACTIVE, "cls-1", "sch-1", "tch-1", "teacher", True, None, None,
-            enrollments[1], line=3,
+            "enr-2",
+            ACTIVE,
+            "cls-1",
+            "sch-1",
+            "tch-1",
+            "teacher",
+            True,
+            None,
+            None,
+            enrollments[1],
+            line=3,
         ),  # fmt: skip
     ]
 
@@ -355,6 +364,25 @@ def test_it_reads_a_zip_bundle_the_same_as_a_folder(tmp_path: Path, top_folder: 
     assert from_zip == extract(folder)
     assert [r.external_id for r in from_zip["users"]] == ["stu-1", "tch-1"]
     assert modes(archive) == dict.fromkeys(ENTITIES, EntityMode.FULL)
+
+
+def test_it_ignores_the_resource_forks_a_mac_adds_to_a_zip(tmp_path: Path) -> None:
+    folder = make_bundle(tmp_path, base_files())
+    archive = make_bundle(tmp_path, base_files(), as_zip=True, top_folder="export/")
+    with zipfile.ZipFile(archive, "a") as bundle:
+        bundle.writestr("__MACOSX/export/._users.csv", b"\x00\x05\x16\x07junk")
+        bundle.writestr("export/._orgs.csv", b"\x00\x05\x16\x07junk")
+
+    assert extract(archive) == extract(folder)
+
+
+def test_it_accepts_a_malformed_date_last_modified_it_never_uses(tmp_path: Path) -> None:
+    files = base_files()
+    files["users.csv"][0]["dateLastModified"] = "1/05/2023"  # type: ignore[index]
+
+    users = extract(make_bundle(tmp_path, files))["users"]
+
+    assert [type(u).__name__ for u in users] == ["UserRecord", "UserRecord"]
 
 
 def test_it_rejects_a_zip_path_that_is_not_a_zip(tmp_path: Path) -> None:
@@ -531,7 +559,11 @@ def test_it_ignores_extension_columns_but_keeps_them_in_raw(tmp_path: Path) -> N
     assert got.raw["metadata.house"] == "Gryffindor"
     assert got.raw["ext_lunch"] == "free"
     assert got.raw == row
-    assert (got.external_id, got.given_name, got.school_external_ids) == ("stu-1", "Ada", ("sch-1",))
+    assert (got.external_id, got.given_name, got.school_external_ids) == (
+        "stu-1",
+        "Ada",
+        ("sch-1",),
+    )
 
 
 def test_it_reads_utf8_with_a_bom(tmp_path: Path) -> None:
@@ -824,7 +856,11 @@ def test_it_reads_roles_from_roles_csv_in_the_1_2_layout(tmp_path: Path) -> None
     assert isinstance(student, UserRecord) and isinstance(teacher, UserRecord)
     assert (student.role, student.school_external_ids) == ("student", ("sch-1",))
     assert (teacher.role, teacher.school_external_ids) == ("teacher", ("sch-2", "sch-1"))
-    assert (teacher.given_name, teacher.family_name, teacher.raw) == ("Ada", "Lovelace", users_12[1])
+    assert (teacher.given_name, teacher.family_name, teacher.raw) == (
+        "Ada",
+        "Lovelace",
+        users_12[1],
+    )
     assert reject.reason == "users.csv line 5: no role for this user in roles.csv"
 
 
@@ -915,3 +951,29 @@ def test_it_masks_the_password_in_raw(tmp_path: Path) -> None:
     assert [r.raw["password"] for r in got] == ["********", "", "********"]
     assert [type(r) for r in got] == [UserRecord, UserRecord, Reject]
     assert got[0].raw == rows[0] | {"password": "********"}
+
+
+def test_it_fails_on_a_damaged_zip_member(tmp_path: Path) -> None:
+    path = make_bundle(tmp_path, base_files(), as_zip=True)
+    data = path.read_bytes()
+    at = data.index(b"Ruiz")  # stored, not deflated: the member's bytes are in the clear
+    path.write_bytes(data[:at] + b"Ru1z" + data[at + 4 :])
+
+    with pytest.raises(ConnectorError) as caught:
+        extract(path)
+
+    assert str(caught.value) == (
+        "bundle.zip is damaged: users.csv cannot be extracted (Bad CRC-32 for file 'users.csv'); "
+        "export the bundle again and upload the new zip"
+    )
+    assert caught.value.permanent
+
+
+def test_it_fails_on_a_users_file_that_is_not_utf8_in_the_1_2_layout(tmp_path: Path) -> None:
+    data = "sourcedId,givenName,familyName\nstu-1,Zoë,Brontë\n".encode("latin-1")
+    roles = [{"sourcedId": "rl-1", "userSourcedId": "stu-1", "role": "student"}]
+
+    with pytest.raises(ConnectorError) as caught:
+        read_users(tmp_path, data, roles=roles)
+
+    assert str(caught.value) == "users.csv is not UTF-8 text: export it again as UTF-8"

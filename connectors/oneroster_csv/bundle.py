@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import io
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import TextIO
+from typing import IO, TextIO
 
 from connectors.base import ConnectorError
+
+# What zipfile raises on a damaged, truncated or encrypted archive, when opened or while read:
+# a bad CRC or header, a broken deflate stream, a cut-off member, an unknown compression method
+# or zip version, a password, a seek past the end.
+ZIP_DAMAGE = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError)
 
 
 class Bundle:
@@ -38,16 +44,21 @@ class Bundle:
     def _open_zip(self, path: Path) -> None:
         try:
             self._zip = zipfile.ZipFile(path)
-        except (zipfile.BadZipFile, OSError):
+        except ZIP_DAMAGE:
             raise ConnectorError(
                 f"{path.name} is not a .zip file: upload the OneRoster bundle as a zip of CSV files"
             ) from None
-        members = [m for m in self._zip.infolist() if not m.is_dir()]
-        csvs = [m for m in members if m.filename.lower().endswith(".csv")]
+        # Not ZipInfo.is_dir(): a damaged directory can hold an empty name, which it indexes.
+        members = [m for m in self._zip.infolist() if not m.filename.endswith("/")]
+        csvs = [m for m in members if m.filename.lower().endswith(".csv") and not _junk(m.filename)]
         folders = {PurePosixPath(m.filename).parent for m in csvs}
-        # Files at the root, or all in one folder (a zipped export folder).
+        # Files at the root (preferred), or all in one folder (a zipped export folder).
+        root = PurePosixPath(".")
+        if root in folders:
+            folders = {root}
         if len(folders) == 1:
-            for member in csvs:
+            (folder,) = folders
+            for member in (m for m in csvs if PurePosixPath(m.filename).parent == folder):
                 name = PurePosixPath(member.filename).name.lower()
                 self._files[name] = member.filename
                 self._sizes[name] = member.file_size
@@ -81,9 +92,27 @@ class Bundle:
         """Opens one CSV file as UTF-8 text (a BOM is dropped), for the csv module."""
         key = name.lower()
         target = self._files[key]
-        binary = self._zip.open(target) if self._zip is not None else open(target, "rb")  # noqa: SIM115
-        text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="strict", newline="")
+        if self._zip is None:
+            with _utf8(open(target, "rb")) as text:
+                yield text
+            return
+        # A damaged member shows only once it is read, inside the caller's loop: the error comes
+        # back through this yield, and leaves as a ConnectorError.
         try:
-            yield text
-        finally:
-            text.close()
+            with _utf8(self._zip.open(target)) as text:
+                yield text
+        except ZIP_DAMAGE as exc:
+            raise ConnectorError(
+                f"{self.path.name} is damaged: {name} cannot be extracted ({exc}); "
+                "export the bundle again and upload the new zip"
+            ) from None
+
+
+def _utf8(binary: IO[bytes]) -> io.TextIOWrapper:
+    return io.TextIOWrapper(binary, encoding="utf-8-sig", errors="strict", newline="")
+
+
+def _junk(name: str) -> bool:
+    """Entries archivers add that are not part of the export (macOS resource forks)."""
+    path = PurePosixPath(name)
+    return path.parts[:1] == ("__MACOSX",) or path.name.startswith("._")

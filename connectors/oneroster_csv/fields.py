@@ -44,17 +44,6 @@ def date(row: dict[str, str], column: str) -> dt.date | None:
         raise RowError(f"{column} {value!r} is not a date (expected YYYY-MM-DD)") from None
 
 
-def check_datetime(row: dict[str, str], column: str) -> None:
-    value = text(row, column)
-    if value:
-        try:
-            dt.datetime.fromisoformat(value)
-        except ValueError:
-            raise RowError(
-                f"{column} {value!r} is not a date-time (expected YYYY-MM-DDTHH:MM:SS.sssZ)"
-            ) from None
-
-
 def boolean(row: dict[str, str], column: str, *, default: bool) -> bool:
     value = text(row, column).lower()
     if not value:

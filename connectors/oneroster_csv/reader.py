@@ -159,7 +159,6 @@ class CsvExtraction:
             try:
                 if row.problem:
                     raise f.RowError(row.problem)
-                f.check_datetime(row.values, "dateLastModified")
                 record = producer(row.values)
             except f.RowError as exc:
                 yield Reject(

@@ -429,7 +429,9 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name="planneddeactivation",
-            index=models.Index(fields=["run", "entity_type"], name="planned_run_entity"),
+            index=models.Index(
+                fields=["run", "entity_type", "entity_id"], name="planned_run_entity"
+            ),
         ),
         migrations.AddConstraint(
             model_name="sisprovider",

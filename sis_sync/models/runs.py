@@ -87,4 +87,6 @@ class PlannedDeactivation(models.Model):
 
     class Meta:
         db_table = "sis_planned_deactivations"
-        indexes = [models.Index(fields=["run", "entity_type"], name="planned_run_entity")]
+        indexes = [
+            models.Index(fields=["run", "entity_type", "entity_id"], name="planned_run_entity")
+        ]

@@ -1,0 +1,67 @@
+"""What only PostgreSQL does: COPY into UNLOGGED staging, identity sequences for created ids."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from sis_sync.models import Person, RunStatus
+from tests.sync_helpers import sync
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+
+
+def test_it_keeps_staging_tables_unlogged() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, relpersistence FROM pg_class WHERE relname LIKE 'sis_raw_%%' "
+            "AND relkind = 'r'"
+        )
+        persistence = dict(cursor.fetchall())
+    assert persistence == {
+        "sis_raw_schools": "u",
+        "sis_raw_classes": "u",
+        "sis_raw_users": "u",
+        "sis_raw_enrollments": "u",
+    }
+
+
+def test_it_creates_people_whose_ids_the_sequence_knows(sample_bundle: Path) -> None:
+    run = sync(sample_bundle)
+    assert run.status == RunStatus.SUCCESS
+
+    later = Person.objects.create(
+        tenant_id=Person.objects.first().tenant_id, role="student", given_name="A", family_name="B"
+    )
+
+    assert later.pk > Person.objects.exclude(pk=later.pk).order_by("-pk").first().pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_rolls_back_a_real_transaction_when_the_load_fails(
+    tmp_path: Path, sample_bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import loader.applier
+    from sis_sync.models import Enrollment
+    from tests import bundles
+
+    district = bundles.copy(sample_bundle, tmp_path / "d")
+    sync(district)
+    bundles.drop_users(district, {s["sourcedId"] for s in bundles.students(district)[:5]})
+    before = (Person.objects.filter(is_active=True).count(), Enrollment.objects.count())
+
+    def fail_at_deactivation(ctx, spec, now):  # type: ignore[no-untyped-def]
+        raise RuntimeError("connection lost")
+
+    monkeypatch.setattr(
+        loader.applier, "_replace_schools", lambda ctx: fail_at_deactivation(1, 2, 3)
+    )
+    run = sync(district)
+
+    assert run.status == RunStatus.FAILURE
+    assert (Person.objects.filter(is_active=True).count(), Enrollment.objects.count()) == before
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM sis_raw_users WHERE run_id = %s", [run.pk])
+        assert cursor.fetchone()[0] == 0
