@@ -188,6 +188,7 @@ def sync_load(*, run_id: int, on_progress: ProgressCallback | None = None) -> Si
         return run
     run.phase = RunPhase.PLAN
     run.save(update_fields=["phase"])
+    superseded: list[SisSyncRun] = []
     _report(run, on_progress)
     try:
         with transaction.atomic():
@@ -209,6 +210,7 @@ def sync_load(*, run_id: int, on_progress: ProgressCallback | None = None) -> Si
                 loader.apply(ctx)
                 run.loaded_at = timezone.now()
                 _finish(run, RunStatus.PARTIAL if plan.rejected else RunStatus.SUCCESS, "")
+                superseded = _supersede_held_runs(run)
     except RunStopped:
         return SisSyncRun.objects.get(pk=run.pk)
     except BadRequest as exc:
@@ -219,8 +221,24 @@ def sync_load(*, run_id: int, on_progress: ProgressCallback | None = None) -> Si
     run.refresh_from_db()
     if run.status != RunStatus.HELD:
         _cleanup(run)
+    for old in superseded:
+        _cleanup(old)
     _report(run, on_progress)
     return run
+
+
+def _supersede_held_runs(run: SisSyncRun) -> list[SisSyncRun]:
+    """Older HELD plans of the provider can no longer be applied once a newer sync loaded."""
+    held = list(
+        SisSyncRun.objects.filter(provider_id=run.provider_id, status=RunStatus.HELD).exclude(
+            pk=run.pk
+        )
+    )
+    for old in held:
+        old.status = RunStatus.DISCARDED
+        old.error_message = f"Superseded: run {run.pk} loaded a newer roster. {old.error_message}"
+        old.save(update_fields=["status", "error_message"])
+    return held
 
 
 def _hold(run: SisSyncRun, reasons: list[str]) -> None:

@@ -300,7 +300,7 @@ def test_it_applies_nothing_when_a_held_run_is_discarded(district: Path) -> None
         run_approve(run=discarded, decided_by="admin")
 
 
-def test_it_refuses_to_approve_a_plan_older_than_a_newer_load(
+def test_it_supersedes_a_held_plan_once_a_newer_sync_loads(
     district: Path, sample_bundle: Path
 ) -> None:
     from sis_sync.errors import BadRequest
@@ -312,7 +312,10 @@ def test_it_refuses_to_approve_a_plan_older_than_a_newer_load(
     held = sync(district)
     sync(sample_bundle)
 
-    with pytest.raises(BadRequest, match="newer sync"):
+    held.refresh_from_db()
+    assert held.status == RunStatus.DISCARDED
+    assert held.error_message.startswith("Superseded: run ")
+    with pytest.raises(BadRequest, match="not HELD"):
         run_approve(run=held, decided_by="admin")
     assert Person.objects.filter(is_active=False).count() == 0
 
