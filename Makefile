@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 install: $(VENV)/.installed
 
 demo: install
-	$(PY) manage.py migrate --noinput
+	$(PY) manage.py migrate --noinput --verbosity 0
 	$(PY) manage.py import_oneroster_csv sample_data/district-small --tenant $(DEMO_TENANT)
 	$(PY) manage.py demo_setup --tenant $(DEMO_TENANT)
 	$(PY) manage.py runserver 127.0.0.1:8000

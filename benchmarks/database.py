@@ -60,7 +60,9 @@ def server_facts(url: str) -> dict[str, str]:
     with psycopg.connect(url) as conn:
         facts = {"version": conn.execute("SHOW server_version").fetchone()[0]}
         for setting in ("shared_buffers", "max_wal_size", "synchronous_commit", "fsync"):
-            facts[setting] = conn.execute(sql.SQL("SHOW {}").format(sql.Identifier(setting))).fetchone()[0]
+            facts[setting] = conn.execute(
+                sql.SQL("SHOW {}").format(sql.Identifier(setting))
+            ).fetchone()[0]
     return facts
 
 
