@@ -4,7 +4,13 @@ A connector is built from a provider's decrypted config (and options) and does t
 
 - `test_connection()` checks credentials and reachability without changing anything and returns
   a one-line description of what it found ("manifest.csv + 6 files, 12 MB").
-- `extract(mode=...)` is a context manager yielding an `Extraction`:
+- `extract(mode=..., state=...)` is a context manager yielding an `Extraction`. `mode` is what
+  the run asked for ("full" or "delta"); `state` is the provider's sync state: what earlier
+  extractions left in `state_after` (a Clever event id, …) plus, from the pipeline,
+  `lastSyncStartedAt` and `lastFullSyncStartedAt` (ISO 8601, UTC; absent before the first
+  applied sync of that kind). The `Extraction`:
+    * `mode` is what the extraction really is: a delta may fall back to "full" (say why in
+      `notes`); the pipeline records it on the run, and holds apply to full syncs only;
     * `modes[entity]` says, for each of `staging.records.ENTITIES`, whether the source delivered
       that entity type in full (`FULL`: anything not delivered is gone), as changes only
       (`DELTA`: only records marked deleted are gone) or not at all (`ABSENT`: keep what we have);
@@ -12,8 +18,14 @@ A connector is built from a provider's decrypted config (and options) and does t
       `Reject`s for source rows that cannot be normalized, streaming: a connector never holds a
       whole collection in memory. Records of one entity type come in one iterator; the caller
       asks for schools, classes, users, enrollments in that order, once each;
-    * `announced[entity]`, where the source announced a total (X-Total-Count), that total, so
-      pull integrity can be checked before anything is loaded.
+    * `announced[entity]`, where the source announced a total (X-Total-Count), that total, and
+      `received[entity]` the number of source records actually received (before mapping or
+      skipping), both filled in by the time the entity's records are exhausted: a source that
+      delivered fewer than it announced fails the run before anything is loaded;
+    * `state_after` is merged into the provider's sync state once this run's load is applied
+      (not for a dry run, a failure or a discarded hold); read it after the records;
+    * `notes` are lines an admin should read on the run ("events are not enabled for this app:
+      ran a full sync instead").
   Leaving the context releases whatever the extraction held (temporary files, sessions).
 
 Connectors never touch the database; they only read the source. Extraction must be
@@ -52,8 +64,12 @@ class EntityMode(enum.StrEnum):
 
 
 class Extraction(Protocol):
+    mode: str
     modes: dict[str, EntityMode]
     announced: dict[str, int]
+    received: dict[str, int]
+    state_after: dict[str, Any]
+    notes: list[str]
 
     def records(self, entity: str) -> Iterator[Record]: ...
 
@@ -63,4 +79,6 @@ class Connector(Protocol):
 
     def test_connection(self) -> str: ...
 
-    def extract(self, *, mode: str) -> AbstractContextManager[Extraction]: ...
+    def extract(
+        self, *, mode: str, state: dict[str, Any]
+    ) -> AbstractContextManager[Extraction]: ...

@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 from loader.context import LoadOptions, OptionsError
 from sis_sync.errors import BadRequest
 from sis_sync.models import ProviderType
-from sis_sync.netcheck import AddressNotAllowed, check_host
+from connectors.netcheck import AddressNotAllowed, check_host
 
 MASK = "********"
 SECRETS = {"clientSecret", "accessToken", "webhookSecret"}

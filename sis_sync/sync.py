@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -138,7 +139,8 @@ def _extract_into_staging(run: SisSyncRun, on_progress: ProgressCallback | None)
         _report(run, on_progress)
 
     writer = StagingWriter(run_id=run.pk, provider_id=provider.pk, on_progress=progress)
-    with connector.extract(mode=run.mode) as extraction:
+    with connector.extract(mode=run.mode, state=_sync_state(provider)) as extraction:
+        run.mode = extraction.mode
         modes = {
             entity: (
                 extraction.modes[entity]
@@ -148,15 +150,38 @@ def _extract_into_staging(run: SisSyncRun, on_progress: ProgressCallback | None)
             for entity in ENTITIES
         }
         run.entity_modes = {entity: str(mode) for entity, mode in modes.items()}
-        run.save(update_fields=["entity_modes"])
+        run.notes = list(extraction.notes)
+        run.save(update_fields=["entity_modes", "mode", "notes"])
         for entity in ENTITIES:
             if modes[entity] is not EntityMode.ABSENT:
-                staged = writer.write(entity, extraction.records(entity))
-                _check_announced(entity, staged, extraction.announced.get(entity))
+                writer.write(entity, extraction.records(entity))
+                _check_announced(
+                    entity, extraction.received.get(entity), extraction.announced.get(entity)
+                )
+        run.state_after = dict(extraction.state_after)
+        run.notes = list(extraction.notes)
+        run.save(update_fields=["state_after", "notes"])
 
 
-def _check_announced(entity: str, staged: int, announced: int | None) -> None:
-    if announced is not None and staged < announced:
+def _sync_state(provider: SisProvider) -> dict[str, Any]:
+    """The provider's sync state, plus when its last applied syncs started."""
+    state = dict(provider.sync_state)
+    applied = provider.runs.filter(
+        status__in=(RunStatus.SUCCESS, RunStatus.PARTIAL), dry_run=False, loaded_at__isnull=False
+    ).order_by("-started_at")
+    last = applied.first()
+    last_full = applied.filter(mode=RunMode.FULL).first()
+    if last is not None and last.started_at:
+        state["lastSyncStartedAt"] = last.started_at.isoformat()
+    if last_full is not None and last_full.started_at:
+        state["lastFullSyncStartedAt"] = last_full.started_at.isoformat()
+    return state
+
+
+def _check_announced(entity: str, received: int | None, announced: int | None) -> None:
+    """Pull integrity: a source that announced a total must have delivered it (SPEC §3)."""
+    if announced is not None and (received or 0) < announced:
+        staged = received or 0
         raise ConnectorError(
             f"The source announced {announced:,} {entity} but delivered {staged:,}; "
             "nothing was loaded",
@@ -209,6 +234,7 @@ def sync_load(*, run_id: int, on_progress: ProgressCallback | None = None) -> Si
                 _report(run, on_progress)
                 loader.apply(ctx)
                 run.loaded_at = timezone.now()
+                _remember_state(run)
                 _finish(run, RunStatus.PARTIAL if plan.rejected else RunStatus.SUCCESS, "")
                 superseded = _supersede_held_runs(run)
     except RunStopped:
@@ -241,6 +267,13 @@ def _supersede_held_runs(run: SisSyncRun) -> list[SisSyncRun]:
     return held
 
 
+def _remember_state(run: SisSyncRun) -> None:
+    if run.state_after:
+        provider = SisProvider.objects.get(pk=run.provider_id)
+        provider.sync_state = {**provider.sync_state, **run.state_after}
+        provider.save(update_fields=["sync_state"])
+
+
 def _hold(run: SisSyncRun, reasons: list[str]) -> None:
     run.status = RunStatus.HELD
     run.phase = RunPhase.DONE
@@ -269,6 +302,7 @@ def run_approve(*, run: SisSyncRun, decided_by: str) -> SisSyncRun:
                 "discard this one and run a new sync"
             )
         loader.apply(_context(run))
+        _remember_state(run)
         rejected = sum(v.get("rejected", 0) for v in run.stats.values() if isinstance(v, dict))
         run.loaded_at = timezone.now()
         run.decided_by = decided_by

@@ -28,6 +28,7 @@ class TenantFactory(factory.django.DjangoModelFactory):
 class ProviderFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = SisProvider
+        skip_postgeneration_save = True
 
     tenant = factory.SubFactory(TenantFactory)
     provider_type = ProviderType.ONEROSTER_CSV

@@ -35,6 +35,6 @@ class OneRosterCsvConnector:
             return extraction.describe()
 
     @contextmanager
-    def extract(self, *, mode: str) -> Iterator[CsvExtraction]:
+    def extract(self, *, mode: str, state: dict[str, Any]) -> Iterator[CsvExtraction]:
         with Bundle(self._bundle_path()) as bundle:
             yield CsvExtraction(bundle, mode=mode)

@@ -114,8 +114,12 @@ class CsvExtraction:
 
     def __init__(self, bundle: Bundle, *, mode: str) -> None:
         self.bundle = bundle
+        self.mode = mode
         self.manifest: Manifest = read_manifest(bundle)
-        self.announced: dict[str, int] = {}
+        self.announced: dict[str, int] = {}  # a CSV bundle announces no totals
+        self.received: dict[str, int] = {}
+        self.state_after: dict[str, Any] = {}
+        self.notes: list[str] = []
         self.modes = {entity: self._mode(name, mode) for entity, name in FILES.items()}
         self._non_school_orgs: set[str] | None = None
 

@@ -32,6 +32,8 @@ class SisProvider(models.Model):
     sync_schedule = models.CharField(max_length=100, null=True, blank=True)
     # An upload provider (ONEROSTER_CSV without `sftp`) keeps its last bundle here.
     bundle_path = models.CharField(max_length=500, blank=True, default="", editable=False)
+    # What connectors carry from one extraction to the next (Clever's last event id, …).
+    sync_state = models.JSONField(default=dict, blank=True, editable=False)
     last_sync_at = models.DateTimeField(null=True, blank=True)
     last_status = models.CharField(max_length=16, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -55,6 +55,9 @@ class SisSyncRun(models.Model):
     error_message = models.TextField(blank=True, default="")
     # Per entity type: "full", "delta" or "absent", as the source delivered it.
     entity_modes = models.JSONField(default=dict, blank=True)
+    # Merged into the provider's sync_state when this run's load is applied.
+    state_after = models.JSONField(default=dict, blank=True)
+    notes = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)

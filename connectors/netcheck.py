@@ -32,14 +32,21 @@ def _blocked(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     )
 
 
-def check_host(host: str, port: int | None = None) -> None:
-    """Raises AddressNotAllowed if `host` is, or resolves to, an address we must not reach."""
+def check_host(host: str, port: int | None = None) -> list[str]:
+    """The addresses `host` resolves to; AddressNotAllowed if any is one we must not reach.
+
+    Callers that connect should connect to one of the returned addresses, so a DNS answer
+    that changes between the check and the connection cannot smuggle in an internal address.
+    With SIS_SYNC_ALLOW_PRIVATE_HOSTS on (development, tests) nothing is checked and the list
+    is empty: connect by name.
+    """
     if settings.SIS_SYNC_ALLOW_PRIVATE_HOSTS:
-        return
+        return []
     try:
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError):
         raise AddressNotAllowed(f"the host {host!r} cannot be resolved") from None
+    addresses = []
     for info in infos:
         address = ipaddress.ip_address(info[4][0].split("%")[0])
         if _blocked(address):
@@ -47,3 +54,5 @@ def check_host(host: str, port: int | None = None) -> None:
                 f"the host {host!r} resolves to {address}, an internal address; "
                 "SIS Sync only connects to public hosts"
             )
+        addresses.append(str(address))
+    return addresses
