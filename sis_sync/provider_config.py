@@ -10,10 +10,10 @@ import copy
 from typing import Any
 from urllib.parse import urlparse
 
+from connectors.netcheck import AddressNotAllowed, check_host
 from loader.context import LoadOptions, OptionsError
 from sis_sync.errors import BadRequest
 from sis_sync.models import ProviderType
-from connectors.netcheck import AddressNotAllowed, check_host
 
 MASK = "********"
 SECRETS = {"clientSecret", "accessToken", "webhookSecret"}
