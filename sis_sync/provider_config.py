@@ -10,6 +10,8 @@ import copy
 from typing import Any
 from urllib.parse import urlparse
 
+from django.conf import settings
+
 from connectors.netcheck import AddressNotAllowed, check_host
 from loader.context import LoadOptions, OptionsError
 from sis_sync.errors import BadRequest
@@ -31,7 +33,9 @@ def _check_url(name: str, value: Any) -> None:
     if not isinstance(value, str):
         raise BadRequest(f"config.{name} must be a URL")
     url = urlparse(value)
-    if url.scheme != "https" or not url.hostname:
+    # Plain http only where private hosts are allowed: local servers in development and tests.
+    schemes = ("https", "http") if settings.SIS_SYNC_ALLOW_PRIVATE_HOSTS else ("https",)
+    if url.scheme not in schemes or not url.hostname:
         raise BadRequest(f"config.{name} must be an https:// URL, not {value!r}")
     try:
         check_host(url.hostname, url.port or 443)
