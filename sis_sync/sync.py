@@ -1,18 +1,19 @@
-"""The sync pipeline's domain functions: start, extract+stage, load, approve, discard.
+"""The sync pipeline's domain functions: start, extract (+stage), load.
 
 Every face (commands, API, admin, Celery tasks) calls these. A sync is
 `sync_start` (a PENDING run) → `sync_extract` (records into staging) → `sync_load` (plan, then
-apply in one transaction, or hold). `sync_run_inline` does both steps in this process.
+apply in one transaction, or hold). `sync_run_inline` runs both steps in this process; the
+Celery tasks (sis_sync.tasks) run them as a chain on the workers. Run state changes after the
+load (approve, discard, cancel, reaping) live in sis_sync.runs.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -20,27 +21,35 @@ import loader
 from connectors.base import ConnectorError, EntityMode
 from connectors.registry import build_connector
 from loader.context import OptionsError
+from sis_sync import locks
 from sis_sync.errors import AlreadyRunning, BadRequest
-from sis_sync.models import (
-    PlannedDeactivation,
-    RunMode,
-    RunPhase,
-    RunStatus,
-    SisProvider,
-    SisSyncRun,
-)
+from sis_sync.models import RunMode, RunPhase, RunStatus, SisProvider, SisSyncRun
 from sis_sync.models.runs import ACTIVE_STATUSES
 from sis_sync.providers import connector_config
+from sis_sync.runs import (
+    count_attempt,
+    release,
+    run_fail,
+    run_finish,
+    run_hold,
+    runs_reap,
+    supersede_held_runs,
+)
 from staging.records import ENTITIES
 from staging.writer import StagingWriter, discard_run
 
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[SisSyncRun], None]
+PROGRESS_INTERVAL = 1.0  # seconds between progress writes (and lock renewals) to the database
 
 
 class RunStopped(Exception):
-    """The run is no longer IN_PROGRESS (cancelled, or taken over): stop quietly."""
+    """The run is no longer ours to continue (cancelled, reaped, lock lost): stop, apply nothing."""
+
+
+class WaitForSlot(Exception):  # noqa: N818 - a signal, not an error
+    """MAX_CONCURRENT_SYNCS syncs are running: try again later; the run stays PENDING."""
 
 
 def sync_start(
@@ -62,9 +71,9 @@ def sync_start(
         raise BadRequest(
             f"entities may hold {', '.join(ENTITIES)}; not {', '.join(sorted(unknown))}"
         )
+    runs_reap()
     with transaction.atomic():
         SisProvider.objects.select_for_update().get(pk=provider.pk)
-        _expire_stale_runs(provider)
         active = provider.runs.filter(status__in=ACTIVE_STATUSES).order_by("id").first()
         if active is not None:
             raise AlreadyRunning(active.pk)
@@ -78,47 +87,128 @@ def sync_start(
         )
 
 
-def _expire_stale_runs(provider: SisProvider) -> None:
-    """A run whose process died stops blocking its provider after SYNC_LOCK_TIMEOUT."""
-    cutoff = timezone.now() - dt.timedelta(seconds=settings.SYNC_LOCK_TIMEOUT)
-    for run in provider.runs.filter(status__in=ACTIVE_STATUSES):
-        last_sign = run.heartbeat_at or run.started_at or run.created_at
-        if last_sign < cutoff:
-            _finish(run, RunStatus.FAILURE, "The sync stopped responding and was abandoned")
-
-
-def sync_run_inline(*, run_id: int, on_progress: ProgressCallback | None = None) -> SisSyncRun:
-    if sync_extract(run_id=run_id, on_progress=on_progress):
+def sync_run_inline(
+    *, run_id: int, on_progress: ProgressCallback | None = None, slot_wait: float = 3600.0
+) -> SisSyncRun:
+    """Runs a PENDING run's stages in this process, waiting for a slot if need be."""
+    deadline = time.monotonic() + slot_wait
+    delay = 0.5
+    while True:
+        try:
+            proceed = sync_extract(run_id=run_id, on_progress=on_progress)
+            break
+        except WaitForSlot:
+            if time.monotonic() > deadline:
+                run = SisSyncRun.objects.get(pk=run_id)
+                run_fail(run, "No sync slot became free in time (MAX_CONCURRENT_SYNCS)")
+                return run
+            time.sleep(delay)
+            delay = min(delay * 2, 30.0)
+    if proceed:
         return sync_load(run_id=run_id, on_progress=on_progress)
     return SisSyncRun.objects.get(pk=run_id)
 
 
+def _claim(run: SisSyncRun) -> None:
+    """Takes the provider lock, a slot and the database fence for the run, or says why not."""
+    why = locks.acquire_for_run(provider_id=run.provider_id, run_id=run.pk)
+    if why == "no-slot":
+        SisSyncRun.objects.filter(pk=run.pk, status=RunStatus.PENDING).update(
+            progress={"waiting": "for a free sync slot (MAX_CONCURRENT_SYNCS)"}
+        )
+        raise WaitForSlot
+    if why is not None:
+        owner = why.removeprefix("locked:").removeprefix("run:")
+        raise AlreadyRunning(int(owner) if owner.isdigit() else 0)
+    with transaction.atomic():
+        provider = SisProvider.objects.select_for_update().get(pk=run.provider_id)
+        if provider.active_run_id not in (None, run.pk):
+            other = SisSyncRun.objects.get(pk=provider.active_run_id)
+            if other.status in ACTIVE_STATUSES:
+                locks.release_for_run(provider_id=run.provider_id, run_id=run.pk)
+                raise AlreadyRunning(other.pk)
+        provider.active_run_id = run.pk
+        provider.save(update_fields=["active_run"])
+
+
 def sync_extract(*, run_id: int, on_progress: ProgressCallback | None = None) -> bool:
-    """Pulls the source into staging. True when the load should follow."""
+    """Pulls the source into staging. True when the load should follow.
+
+    WaitForSlot when no service-wide slot is free (the run stays PENDING: try again later).
+    """
     run = SisSyncRun.objects.select_related("provider").get(pk=run_id)
-    if run.status != RunStatus.PENDING:
+    if run.status not in ACTIVE_STATUSES:
+        return False
+    try:
+        _claim(run)
+    except AlreadyRunning as exc:
+        run_fail(run, exc.message)
+        return False
+    if not count_attempt(run):
         return False
     now = timezone.now()
-    run.status, run.phase, run.started_at, run.heartbeat_at = (
-        RunStatus.IN_PROGRESS,
-        RunPhase.EXTRACT,
-        now,
-        now,
+    started = SisSyncRun.objects.filter(pk=run.pk, status__in=ACTIVE_STATUSES).update(
+        status=RunStatus.IN_PROGRESS,
+        phase=RunPhase.EXTRACT,
+        started_at=run.started_at or now,
+        heartbeat_at=now,
+        progress={},
     )
-    run.save(update_fields=["status", "phase", "started_at", "heartbeat_at"])
+    if not started:
+        release(run)
+        return False
+    run.refresh_from_db()
     _report(run, on_progress)
     try:
+        # A retried extraction starts over: drop what an interrupted attempt staged.
+        discard_run(run.pk)
+        run.rejects.all().delete()
         _extract_into_staging(run, on_progress)
     except RunStopped:
+        _stopped(run)
         return False
     except ConnectorError as exc:
-        _fail(run, exc.message)
+        run_fail(run, exc.message)
         return False
     except Exception as exc:  # anything unforeseen still ends the run with a message
         log.exception("run %s: extraction failed", run.pk)
-        _fail(run, f"Extraction failed: {type(exc).__name__}: {exc}")
+        run_fail(run, f"Extraction failed: {type(exc).__name__}: {exc}")
         return False
+    SisSyncRun.objects.filter(pk=run.pk).update(attempts=0)
     return True
+
+
+def _stopped(run: SisSyncRun) -> None:
+    """The run was ended by someone else (cancel, reaper) mid-stage: free what it held."""
+    release(run)
+    log.info("run %s stopped: %s", run.pk, SisSyncRun.objects.get(pk=run.pk).status)
+
+
+class _Heartbeat:
+    """Writes progress at a bounded rate, renews the run's locks, notices a cancel."""
+
+    def __init__(self, run: SisSyncRun, on_progress: ProgressCallback | None) -> None:
+        self.run = run
+        self.on_progress = on_progress
+        self.last = 0.0
+
+    def __call__(self, entity: str, rows: int) -> None:
+        self.run.progress = {"entity": entity, "rows": rows}
+        self.run.phase = RunPhase.STAGE
+        if time.monotonic() - self.last < PROGRESS_INTERVAL:
+            return
+        self.beat()
+        _report(self.run, self.on_progress)
+
+    def beat(self) -> None:
+        self.last = time.monotonic()
+        self.run.heartbeat_at = timezone.now()
+        alive = SisSyncRun.objects.filter(pk=self.run.pk, status=RunStatus.IN_PROGRESS).update(
+            progress=self.run.progress, heartbeat_at=self.run.heartbeat_at, phase=self.run.phase
+        )
+        held = locks.renew_for_run(provider_id=self.run.provider_id, run_id=self.run.pk)
+        if not alive or not held:
+            raise RunStopped
 
 
 def _extract_into_staging(run: SisSyncRun, on_progress: ProgressCallback | None) -> None:
@@ -126,19 +216,8 @@ def _extract_into_staging(run: SisSyncRun, on_progress: ProgressCallback | None)
     connector = build_connector(
         provider.provider_type, connector_config(provider), options=provider.options
     )
-
-    def progress(entity: str, rows: int) -> None:
-        run.progress = {"entity": entity, "rows": rows}
-        run.heartbeat_at = timezone.now()
-        updated = SisSyncRun.objects.filter(pk=run.pk, status=RunStatus.IN_PROGRESS).update(
-            progress=run.progress, heartbeat_at=run.heartbeat_at, phase=RunPhase.STAGE
-        )
-        if not updated:
-            raise RunStopped
-        run.phase = RunPhase.STAGE
-        _report(run, on_progress)
-
-    writer = StagingWriter(run_id=run.pk, provider_id=provider.pk, on_progress=progress)
+    heartbeat = _Heartbeat(run, on_progress)
+    writer = StagingWriter(run_id=run.pk, provider_id=provider.pk, on_progress=heartbeat)
     with connector.extract(mode=run.mode, state=_sync_state(provider)) as extraction:
         run.mode = extraction.mode
         modes = {
@@ -155,6 +234,7 @@ def _extract_into_staging(run: SisSyncRun, on_progress: ProgressCallback | None)
         for entity in ENTITIES:
             if modes[entity] is not EntityMode.ABSENT:
                 writer.write(entity, extraction.records(entity))
+                heartbeat.beat()
                 _check_announced(
                     entity, extraction.received.get(entity), extraction.announced.get(entity)
                 )
@@ -181,15 +261,14 @@ def _sync_state(provider: SisProvider) -> dict[str, Any]:
 def _check_announced(entity: str, received: int | None, announced: int | None) -> None:
     """Pull integrity: a source that announced a total must have delivered it (SPEC §3)."""
     if announced is not None and (received or 0) < announced:
-        staged = received or 0
         raise ConnectorError(
-            f"The source announced {announced:,} {entity} but delivered {staged:,}; "
+            f"The source announced {announced:,} {entity} but delivered {received or 0:,}; "
             "nothing was loaded",
             permanent=False,
         )
 
 
-def _context(run: SisSyncRun) -> loader.LoadContext:
+def load_context(run: SisSyncRun) -> loader.LoadContext:
     provider = run.provider
     try:
         options = loader.LoadOptions.parse(provider.options)
@@ -206,170 +285,70 @@ def _context(run: SisSyncRun) -> loader.LoadContext:
     )
 
 
+def _fence(run: SisSyncRun) -> None:
+    """Inside the load transaction: the run must still own its provider and be in progress.
+
+    Takes the provider's row lock (one load per provider at a time) and the run's row lock
+    (a cancel or the reaper waits for this transaction, then finds the run already ended).
+    """
+    provider = SisProvider.objects.select_for_update().get(pk=run.provider_id)
+    current = SisSyncRun.objects.select_for_update().filter(pk=run.pk).first()
+    if (
+        current is None
+        or current.status != RunStatus.IN_PROGRESS
+        or provider.active_run_id != run.pk
+    ):
+        raise RunStopped
+
+
 def sync_load(*, run_id: int, on_progress: ProgressCallback | None = None) -> SisSyncRun:
     """Plans the load and applies it in one transaction; or holds it; or, for a dry run, reports."""
     run = SisSyncRun.objects.select_related("provider").get(pk=run_id)
     if run.status != RunStatus.IN_PROGRESS:
         return run
+    if not count_attempt(run):
+        return SisSyncRun.objects.get(pk=run.pk)
+    SisSyncRun.objects.filter(pk=run.pk).update(phase=RunPhase.PLAN, heartbeat_at=timezone.now())
     run.phase = RunPhase.PLAN
-    run.save(update_fields=["phase"])
-    superseded: list[SisSyncRun] = []
     _report(run, on_progress)
     try:
         with transaction.atomic():
-            # Fencing: one load per provider at a time, and only by a run still in progress.
-            SisProvider.objects.select_for_update().get(pk=run.provider_id)
-            if not SisSyncRun.objects.filter(pk=run.pk, status=RunStatus.IN_PROGRESS).exists():
-                raise RunStopped
-            ctx = _context(run)
+            _fence(run)
+            ctx = load_context(run)
             plan = loader.plan(ctx)
             run.stats = plan.stats
             if run.dry_run:
                 status = RunStatus.PARTIAL if plan.rejected else RunStatus.SUCCESS
-                _finish(run, status, "", plan_reasons=plan.hold_reasons)
+                run_finish(run, status, "", extra={"hold_reason": "\n".join(plan.hold_reasons)})
             elif plan.held:
-                _hold(run, plan.hold_reasons)
+                run_hold(run, plan.hold_reasons)
             else:
                 run.phase = RunPhase.LOAD
                 _report(run, on_progress)
                 loader.apply(ctx)
-                run.loaded_at = timezone.now()
-                _remember_state(run)
-                _finish(run, RunStatus.PARTIAL if plan.rejected else RunStatus.SUCCESS, "")
-                superseded = _supersede_held_runs(run)
+                _fence(run)  # still ours right before commit
+                remember_state(run)
+                status = RunStatus.PARTIAL if plan.rejected else RunStatus.SUCCESS
+                run_finish(run, status, "", extra={"loaded_at": timezone.now()})
+                supersede_held_runs(run)
     except RunStopped:
-        return SisSyncRun.objects.get(pk=run.pk)
+        _stopped(run)
     except BadRequest as exc:
-        _fail(run, exc.message)
+        run_fail(run, exc.message)
     except Exception as exc:
         log.exception("run %s: load failed", run.pk)
-        _fail(run, f"The load failed and nothing was changed: {type(exc).__name__}: {exc}")
+        run.refresh_from_db()
+        run_fail(run, f"The load failed and nothing was changed: {type(exc).__name__}: {exc}")
     run.refresh_from_db()
-    if run.status != RunStatus.HELD:
-        _cleanup(run)
-    for old in superseded:
-        _cleanup(old)
     _report(run, on_progress)
     return run
 
 
-def _supersede_held_runs(run: SisSyncRun) -> list[SisSyncRun]:
-    """Older HELD plans of the provider can no longer be applied once a newer sync loaded."""
-    held = list(
-        SisSyncRun.objects.filter(provider_id=run.provider_id, status=RunStatus.HELD).exclude(
-            pk=run.pk
-        )
-    )
-    for old in held:
-        old.status = RunStatus.DISCARDED
-        old.error_message = f"Superseded: run {run.pk} loaded a newer roster. {old.error_message}"
-        old.save(update_fields=["status", "error_message"])
-    return held
-
-
-def _remember_state(run: SisSyncRun) -> None:
+def remember_state(run: SisSyncRun) -> None:
     if run.state_after:
         provider = SisProvider.objects.get(pk=run.provider_id)
         provider.sync_state = {**provider.sync_state, **run.state_after}
         provider.save(update_fields=["sync_state"])
-
-
-def _hold(run: SisSyncRun, reasons: list[str]) -> None:
-    run.status = RunStatus.HELD
-    run.phase = RunPhase.DONE
-    run.planned_at = timezone.now()
-    run.completed_at = run.planned_at
-    run.hold_reason = "\n".join(reasons)
-    run.error_message = "Held for review: " + "; ".join(reasons)
-    run.stats = {**run.stats, "durationSeconds": _duration(run)}
-    run.save()
-    _provider_status(run)
-
-
-def run_approve(*, run: SisSyncRun, decided_by: str) -> SisSyncRun:
-    """Applies a HELD run's plan exactly as it was shown, if nothing newer has loaded since."""
-    with transaction.atomic():
-        SisProvider.objects.select_for_update().get(pk=run.provider_id)
-        run = SisSyncRun.objects.select_related("provider").select_for_update().get(pk=run.pk)
-        if run.status != RunStatus.HELD:
-            raise BadRequest(f"Run {run.pk} is {run.status}, not HELD: only a held run is approved")
-        newer = SisSyncRun.objects.filter(
-            provider_id=run.provider_id, loaded_at__gt=run.planned_at
-        ).exclude(pk=run.pk)
-        if newer.exists():
-            raise BadRequest(
-                f"A newer sync (run {newer.first().pk}) has loaded since this plan was made; "
-                "discard this one and run a new sync"
-            )
-        loader.apply(_context(run))
-        _remember_state(run)
-        rejected = sum(v.get("rejected", 0) for v in run.stats.values() if isinstance(v, dict))
-        run.loaded_at = timezone.now()
-        run.decided_by = decided_by
-        run.error_message = ""
-        _finish(run, RunStatus.PARTIAL if rejected else RunStatus.SUCCESS, "", keep_duration=True)
-    _cleanup(run)
-    return run
-
-
-def run_discard(*, run: SisSyncRun, decided_by: str) -> SisSyncRun:
-    with transaction.atomic():
-        run = SisSyncRun.objects.select_for_update().get(pk=run.pk)
-        if run.status != RunStatus.HELD:
-            raise BadRequest(
-                f"Run {run.pk} is {run.status}, not HELD: only a held run is discarded"
-            )
-        run.decided_by = decided_by
-        _finish(run, RunStatus.DISCARDED, run.error_message, keep_duration=True)
-    _cleanup(run)
-    return run
-
-
-def _fail(run: SisSyncRun, message: str) -> None:
-    run.refresh_from_db()
-    if run.status in (RunStatus.PENDING, RunStatus.IN_PROGRESS):
-        _finish(run, RunStatus.FAILURE, message)
-    _cleanup(run)
-
-
-def _duration(run: SisSyncRun) -> float:
-    start = run.started_at or run.created_at
-    return round((timezone.now() - start).total_seconds(), 3)
-
-
-def _finish(
-    run: SisSyncRun,
-    status: str,
-    message: str,
-    *,
-    plan_reasons: list[str] | None = None,
-    keep_duration: bool = False,
-) -> None:
-    run.status = status
-    run.phase = RunPhase.DONE
-    run.error_message = message
-    if plan_reasons:
-        run.hold_reason = "\n".join(plan_reasons)
-    stats = run.stats or {}
-    if not keep_duration or "durationSeconds" not in stats:
-        stats = {**stats, "durationSeconds": _duration(run)}
-    run.stats = stats
-    run.completed_at = timezone.now()
-    run.save()
-    _provider_status(run)
-
-
-def _provider_status(run: SisSyncRun) -> None:
-    if run.dry_run:
-        return
-    SisProvider.objects.filter(pk=run.provider_id).update(
-        last_sync_at=run.completed_at, last_status=run.status
-    )
-
-
-def _cleanup(run: SisSyncRun) -> None:
-    discard_run(run.pk)
-    PlannedDeactivation.objects.filter(run_id=run.pk).delete()
 
 
 def _report(run: SisSyncRun, on_progress: ProgressCallback | None) -> None:

@@ -263,7 +263,7 @@ def test_it_holds_a_sync_that_would_deactivate_30_percent_of_students(district: 
 
 
 def test_it_applies_exactly_the_held_plan_on_approval(district: Path) -> None:
-    from sis_sync.sync import run_approve
+    from sis_sync.runs import run_approve
 
     sync(district)
     students = bundles.students(district)
@@ -282,7 +282,7 @@ def test_it_applies_exactly_the_held_plan_on_approval(district: Path) -> None:
 
 
 def test_it_applies_nothing_when_a_held_run_is_discarded(district: Path) -> None:
-    from sis_sync.sync import run_approve, run_discard
+    from sis_sync.runs import run_approve, run_discard
 
     sync(district)
     students = bundles.students(district)
@@ -304,7 +304,7 @@ def test_it_supersedes_a_held_plan_once_a_newer_sync_loads(
     district: Path, sample_bundle: Path
 ) -> None:
     from sis_sync.errors import BadRequest
-    from sis_sync.sync import run_approve
+    from sis_sync.runs import run_approve
 
     sync(district)
     students = bundles.students(district)

@@ -34,6 +34,10 @@ class SisProvider(models.Model):
     bundle_path = models.CharField(max_length=500, blank=True, default="", editable=False)
     # What connectors carry from one extraction to the next (Clever's last event id, …).
     sync_state = models.JSONField(default=dict, blank=True, editable=False)
+    # The fence: the one run allowed to load this provider now (see sis_sync.sync._fence).
+    active_run = models.ForeignKey(
+        "sis_sync.SisSyncRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     last_sync_at = models.DateTimeField(null=True, blank=True)
     last_status = models.CharField(max_length=16, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -65,6 +65,8 @@ class SisSyncRun(models.Model):
     loaded_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     hold_reason = models.TextField(blank=True, default="")
+    attempts = models.PositiveSmallIntegerField(default=0)  # of the current stage
+    task_id = models.CharField(max_length=64, blank=True, default="")  # the queued Celery task
     decided_by = models.CharField(max_length=150, blank=True, default="")
 
     class Meta:
