@@ -97,6 +97,9 @@ if not SIS_SYNC_ENCRYPTION_KEYS:
 MAX_CONCURRENT_SYNCS = env_int("MAX_CONCURRENT_SYNCS", 2, minimum=1)
 SYNC_LOCK_TIMEOUT = env_int("SYNC_LOCK_TIMEOUT", 1800, minimum=10)
 SIS_SYNC_ALLOW_PRIVATE_HOSTS = env_bool("SIS_SYNC_ALLOW_PRIVATE_HOSTS", False)
+# A sync stage (extract, load) is stopped softly, then killed, after these many seconds.
+SYNC_TASK_TIME_LIMIT = env_int("SYNC_TASK_TIME_LIMIT", 3 * 3600, minimum=60)
+SYNC_TASK_SOFT_TIME_LIMIT = SYNC_TASK_TIME_LIMIT - 60
 
 # Redis: broker, locks and the semaphore. Unset = embedded mode: tasks run in-process.
 REDIS_URL = env_optional("REDIS_URL")
@@ -105,6 +108,14 @@ CELERY_TASK_ALWAYS_EAGER = REDIS_URL is None
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TASK_DEFAULT_QUEUE = "sync"
+CELERY_TASK_ROUTES = {"sis_sync.*": {"queue": "sync"}}
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # long tasks: a worker takes one at a time
+CELERY_TASK_ACKS_LATE = True
+# Redis redelivers an unacknowledged task after the visibility timeout: keep it above the
+# hard time limit, or a long sync would run twice.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": SYNC_TASK_TIME_LIMIT + 600}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

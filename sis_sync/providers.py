@@ -13,6 +13,7 @@ from sis_sync.errors import BadRequest
 from sis_sync.models import ProviderType, SisProvider, Tenant
 from sis_sync.provider_config import merged, validate_config, validate_options
 from sis_sync.schedules import normalize_schedule
+from sis_sync.scheduling import schedule_sync
 
 UPLOAD_PROVIDER_NAME = "CSV import"
 
@@ -41,6 +42,7 @@ def provider_create(
     try:
         with transaction.atomic():
             provider.save()
+            schedule_sync(provider)
     except IntegrityError:
         raise BadRequest(f"{tenant.slug} already has a provider named {name!r}") from None
     return provider
@@ -67,8 +69,15 @@ def provider_update(
         provider.sync_schedule = normalize_schedule(sync_schedule)  # type: ignore[arg-type]
     if enabled is not None:
         provider.enabled = enabled
-    provider.save()
+    with transaction.atomic():
+        provider.save()
+        schedule_sync(provider)
     return provider
+
+
+def provider_disable(*, provider: SisProvider) -> SisProvider:
+    """What deleting a provider does: it stops syncing; its runs and roster links stay."""
+    return provider_update(provider=provider, enabled=False)
 
 
 def upload_provider_get_or_create(*, tenant: Tenant) -> SisProvider:

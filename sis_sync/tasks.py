@@ -1,18 +1,87 @@
-"""Celery tasks: thin wrappers over the pipeline's domain functions; they take run ids only."""
+"""Celery tasks: thin faces of the pipeline's domain functions. They take run ids, nothing else.
+
+A sync is a chain: `sync_extract_task` → (on success) `sync_load_task`, each step enqueued by
+the previous one once its work is committed. `sync_task` fixes, once for all, the queue, time
+limits, late acknowledgement (a task whose worker dies is delivered again; the attempt cap in
+PostgreSQL stops a poisoned run) and what is retried.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from typing import Any
+
 from celery import shared_task
+from django.conf import settings
 from django.db import transaction
 
-from sis_sync.sync import sync_run_inline
+from sis_sync.errors import AlreadyRunning, BadRequest
+from sis_sync.models import SisProvider, SisSyncRun
+from sis_sync.runs import runs_reap
+from sis_sync.sync import WaitForSlot, sync_extract, sync_load, sync_start
+
+log = logging.getLogger(__name__)
 
 
-@shared_task(name="sis_sync.run_sync", acks_late=True, ignore_result=True)
-def run_sync(run_id: int) -> None:
-    sync_run_inline(run_id=run_id)
+def sync_task(name: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
+    """The one decorator for SIS Sync tasks."""
+    return shared_task(
+        name=f"sis_sync.{name}",
+        bind=True,
+        acks_late=True,
+        reject_on_worker_lost=True,
+        soft_time_limit=settings.SYNC_TASK_SOFT_TIME_LIMIT,
+        time_limit=settings.SYNC_TASK_TIME_LIMIT,
+        ignore_result=True,
+        **options,
+    )
+
+
+@sync_task("extract")
+def sync_extract_task(self: Any, run_id: int) -> None:
+    try:
+        proceed = sync_extract(run_id=run_id)
+    except WaitForSlot:
+        # Not a failure: the run waits its turn. Backoff grows to a few minutes.
+        delay = min(300, 5 * 2 ** min(self.request.retries, 6))
+        raise self.retry(countdown=delay, max_retries=None) from None
+    if proceed:
+        _enqueue(sync_load_task, run_id)
+
+
+@sync_task("load")
+def sync_load_task(self: Any, run_id: int) -> None:
+    sync_load(run_id=run_id)
+
+
+@sync_task("scheduled_sync")
+def scheduled_sync_task(self: Any, provider_id: int) -> None:
+    """What a provider's PeriodicTask runs: a scheduled (not manual) full sync."""
+    provider = SisProvider.objects.filter(pk=provider_id).first()
+    if provider is None:
+        return
+    try:
+        run = sync_start(provider=provider, is_manual=False, triggered_by="schedule")
+    except (AlreadyRunning, BadRequest) as exc:
+        log.info("scheduled sync of provider %s skipped: %s", provider_id, exc.message)
+        return
+    enqueue_run(run.pk)
+
+
+@sync_task("reap_runs")
+def reap_runs_task(self: Any) -> None:
+    runs_reap()
+
+
+def _enqueue(task: Any, run_id: int) -> None:
+    def send() -> None:
+        result = task.apply_async(args=[run_id])
+        SisSyncRun.objects.filter(pk=run_id).update(task_id=result.id or "")
+
+    transaction.on_commit(send)
 
 
 def enqueue_run(run_id: int) -> None:
     """Hands a PENDING run to the workers once the run row is committed."""
-    transaction.on_commit(lambda: run_sync.delay(run_id))
+    _enqueue(sync_extract_task, run_id)

@@ -55,3 +55,19 @@ def _data_dir(settings: object, tmp_path: Path) -> None:
 @pytest.fixture
 def sample_bundle() -> Path:
     return SAMPLE
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """A Redis database for tests, emptied first. Missing Redis skips, except in CI."""
+    import redis
+
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=2)
+        client.flushdb()
+    except redis.RedisError as exc:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true but Redis is not reachable at {url}: {exc}")
+        pytest.skip(f"Redis not reachable at {url}")
+    return url
