@@ -128,15 +128,29 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {"TITLE": "SIS Sync API", "VERSION": "1"}
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOG_FORMAT = env_str("LOG_FORMAT", "text").lower()  # text | json
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be text or json, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "sis_sync.logs.ContextFilter"}},
+    "formatters": {
+        "text": {
+            "format": "%(asctime)s %(levelname)s %(name)s "
+            "[run=%(run_id)s provider=%(provider_id)s] %(message)s"
+        },
+        "json": {"()": "sis_sync.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context"],
+        }
+    },
     "loggers": {
-        "sis_sync": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
-        "connectors": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
-        "loader": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
-        "staging": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        name: {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False}
+        for name in ("sis_sync", "connectors", "loader", "staging")
     },
 }

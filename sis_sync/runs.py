@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from sis_sync import locks
+from sis_sync import locks, metrics
 from sis_sync.errors import BadRequest, SyncError
 from sis_sync.models import PlannedDeactivation, RunPhase, RunStatus, SisProvider, SisSyncRun
 from sis_sync.models.runs import ACTIVE_STATUSES
@@ -61,7 +61,14 @@ def run_finish(
         setattr(run, name, value)
     if not run.dry_run:
         SisProvider.objects.filter(pk=run.provider_id).update(last_sync_at=now, last_status=status)
+    log.info("run ended: %s", status, extra={"run_id": run.pk, "provider_id": run.provider_id})
     if status != RunStatus.HELD:
+        provider_type = (
+            SisProvider.objects.filter(pk=run.provider_id)
+            .values_list("provider_type", flat=True)
+            .first()
+        )
+        metrics.record_run_end(run, provider_type or "")
         release(run)
     return True
 

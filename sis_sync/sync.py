@@ -21,8 +21,9 @@ import loader
 from connectors.base import ConnectorError, EntityMode
 from connectors.registry import build_connector
 from loader.context import OptionsError
-from sis_sync import locks
+from sis_sync import locks, metrics
 from sis_sync.errors import AlreadyRunning, BadRequest
+from sis_sync.logs import log_context
 from sis_sync.models import RunMode, RunPhase, RunStatus, SisProvider, SisSyncRun
 from sis_sync.models.runs import ACTIVE_STATUSES
 from sis_sync.providers import connector_config
@@ -91,6 +92,11 @@ def sync_run_inline(
     *, run_id: int, on_progress: ProgressCallback | None = None, slot_wait: float = 3600.0
 ) -> SisSyncRun:
     """Runs a PENDING run's stages in this process, waiting for a slot if need be."""
+    with log_context(run_id=run_id):
+        return _run_inline(run_id, on_progress, slot_wait)
+
+
+def _run_inline(run_id: int, on_progress: ProgressCallback | None, slot_wait: float) -> SisSyncRun:
     deadline = time.monotonic() + slot_wait
     delay = 0.5
     while True:
@@ -113,6 +119,7 @@ def _claim(run: SisSyncRun) -> None:
     """Takes the provider lock, a slot and the database fence for the run, or says why not."""
     why = locks.acquire_for_run(provider_id=run.provider_id, run_id=run.pk)
     if why == "no-slot":
+        metrics.increment("sis_sync_slot_waits_total")
         SisSyncRun.objects.filter(pk=run.pk, status=RunStatus.PENDING).update(
             progress={"waiting": "for a free sync slot (MAX_CONCURRENT_SYNCS)"}
         )

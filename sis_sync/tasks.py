@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import transaction
 
 from sis_sync.errors import AlreadyRunning, BadRequest
+from sis_sync.logs import log_context
 from sis_sync.models import SisProvider, SisSyncRun
 from sis_sync.runs import runs_reap
 from sis_sync.sync import WaitForSlot, sync_extract, sync_load, sync_start
@@ -41,7 +42,8 @@ def sync_task(name: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
 @sync_task("extract")
 def sync_extract_task(self: Any, run_id: int) -> None:
     try:
-        proceed = sync_extract(run_id=run_id)
+        with log_context(run_id=run_id):
+            proceed = sync_extract(run_id=run_id)
     except WaitForSlot:
         # Not a failure: the run waits its turn. Backoff grows to a few minutes.
         delay = min(300, 5 * 2 ** min(self.request.retries, 6))
@@ -52,7 +54,8 @@ def sync_extract_task(self: Any, run_id: int) -> None:
 
 @sync_task("load")
 def sync_load_task(self: Any, run_id: int) -> None:
-    sync_load(run_id=run_id)
+    with log_context(run_id=run_id):
+        sync_load(run_id=run_id)
 
 
 @sync_task("scheduled_sync")

@@ -1,5 +1,6 @@
 """Models: tenants, the platform roster, the external-identity map, providers and sync runs."""
 
+from sis_sync.models.metrics import MetricCounter
 from sis_sync.models.providers import ProviderType, SisProvider
 from sis_sync.models.roster import (
     Classroom,
@@ -23,6 +24,7 @@ __all__ = [
     "PersonSchool",
     "PlannedDeactivation",
     "ProviderType",
+    "MetricCounter",
     "Role",
     "RunMode",
     "RunPhase",
