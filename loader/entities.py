@@ -22,6 +22,18 @@ class EntitySpec:
     fields: tuple[str, ...]  # target columns, copied from staging columns of the same name
     references: tuple[Reference, ...] = ()
 
+    @property
+    def max_lengths(self) -> dict[str, int]:
+        """The target's bounded text columns and their limits, from the roster models."""
+        from django.apps import apps
+
+        model = next(m for m in apps.get_models() if m._meta.db_table == self.target)
+        return {
+            f.column: f.max_length
+            for f in model._meta.concrete_fields
+            if getattr(f, "max_length", None) and f.get_internal_type() == "CharField"
+        }
+
 
 SCHOOLS = EntitySpec(
     name="schools",

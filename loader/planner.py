@@ -245,7 +245,8 @@ def _record_rejects(ctx: LoadContext) -> None:
         if ctx.included(spec.name):
             execute(
                 f"INSERT INTO {REJECTS} (run_id, entity, external_id, reason, raw, line) "
-                f"SELECT run_id, %s, external_id, reason, raw, line FROM {spec.staging} "
+                f"SELECT run_id, %s, substr(external_id, 1, 255), reason, raw, line "
+                f"FROM {spec.staging} "
                 "WHERE run_id = %s AND rejected ORDER BY id",
                 [spec.label, ctx.run_id],
             )

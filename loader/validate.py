@@ -14,11 +14,13 @@ from loader.db import execute, json_items, q
 from loader.entities import IDENTITY, SPECS, EntitySpec
 
 LIVE = "NOT {t}.rejected AND NOT {t}.skipped"
+_NAMES = {"external_id": "sourcedId"}
 
 
 def validate(ctx: LoadContext, spec: EntitySpec) -> None:
     """Validates one entity type; its parents' types must have been planned already."""
     _reject_duplicates(ctx, spec)
+    _reject_overlong(ctx, spec)
     _skip_filtered(ctx, spec)
     for ref in spec.references:
         _reject_dangling(ctx, spec, ref.column, SPECS[ref.entity])
@@ -35,6 +37,23 @@ def _reject_duplicates(ctx: LoadContext, spec: EntitySpec) -> None:
         f"SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY external_id ORDER BY id) "
         f"AS rn FROM {st} WHERE run_id = %s) AS d WHERE d.rn > 1)",
         [ctx.run_id, ctx.run_id],
+    )
+
+
+def _reject_overlong(ctx: LoadContext, spec: EntitySpec) -> None:
+    """A value longer than its roster column would fail the whole load: reject its row."""
+    limits = [("external_id", 255)]  # the identity map's limit
+    limits += [(column, n) for column, n in spec.max_lengths.items() if column in spec.fields]
+    st = spec.staging
+    too_long = " OR ".join(f"length({st}.{q(c)}) > {n}" for c, n in limits)
+    reason = " ".join(
+        f"WHEN length({st}.{q(c)}) > {n} THEN '{_NAMES.get(c, c)} is longer than {n} characters'"
+        for c, n in limits
+    )
+    execute(
+        f"UPDATE {st} SET rejected = TRUE, reason = CASE {reason} END "
+        f"WHERE run_id = %s AND NOT rejected AND ({too_long})",
+        [ctx.run_id],
     )
 
 

@@ -245,7 +245,10 @@ def _extract_into_staging(run: SisSyncRun, on_progress: ProgressCallback | None)
                 _check_announced(
                     entity, extraction.received.get(entity), extraction.announced.get(entity)
                 )
-        run.state_after = dict(extraction.state_after)
+        # A cursor covers every entity type: a selective run must not move it past changes to
+        # types it did not load.
+        selective = bool(run.entities) and not set(ENTITIES) <= set(run.entities)
+        run.state_after = {} if selective else dict(extraction.state_after)
         run.notes = list(extraction.notes)
         run.save(update_fields=["state_after", "notes"])
 

@@ -22,7 +22,7 @@ class RawRecord(models.Model):
     run_id = models.BigIntegerField()
     provider_id = models.BigIntegerField()
     line = models.IntegerField(default=0)
-    external_id = models.CharField(max_length=255)
+    external_id = models.TextField()  # unbounded here: an overlong id becomes a reject, not a crash
     status = models.CharField(max_length=16)
     raw = models.TextField(default="{}")
     rejected = models.BooleanField(db_default=False)

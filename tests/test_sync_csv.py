@@ -459,3 +459,28 @@ def test_it_fails_a_broken_bundle_with_one_message_and_applies_nothing(district:
     assert run.status == RunStatus.FAILURE
     assert run.error_message.startswith("users.csv is missing the required column givenName")
     assert roster_snapshot() == before
+
+
+def test_it_rejects_a_value_too_long_for_its_column_instead_of_failing(district: Path) -> None:
+    users = bundles.read(district, "users")
+    bundles.edit(district, "users", lambda rows: [{**rows[0], "givenName": "A" * 200}] + rows[1:])
+
+    run = sync(district)
+
+    assert run.status == RunStatus.PARTIAL
+    reject = run.rejects.get(entity="user")
+    assert reject.external_id == users[0]["sourcedId"]
+    assert reject.reason == "given_name is longer than 128 characters"
+    assert counts(run, "users")["created"] == len(users) - 1
+
+
+def test_it_rejects_an_overlong_sourced_id(district: Path) -> None:
+    long_id = "x" * 300
+    bundles.edit(district, "users", lambda rows: rows + [{**rows[0], "sourcedId": long_id}])
+
+    run = sync(district)
+
+    assert run.status == RunStatus.PARTIAL
+    reject = run.rejects.get(entity="user")
+    assert reject.reason == "sourcedId is longer than 255 characters"
+    assert reject.external_id == long_id[:255]
