@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.base import Connector, ConnectorError
+from connectors.clever.connector import CleverConnector
 from connectors.oneroster_csv.connector import OneRosterCsvConnector
 
 CONNECTORS: dict[str, type] = {
+    "CLEVER": CleverConnector,
     "ONEROSTER_CSV": OneRosterCsvConnector,
 }
 

@@ -1,0 +1,439 @@
+"""Clever providers end to end: the real pipeline against a local Clever-like server.
+
+The server (tests/fake_clever_server.py) serves a generated district in Clever v3.0 shapes, so
+every count can be compared with the generated bundle exactly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db.models import Count, Q
+
+from connectors.clever import client as clever_client
+from sis_sync.connections import provider_test_connection
+from sis_sync.district_generator import generate_district
+from sis_sync.models import (
+    Classroom,
+    Enrollment,
+    ExternalIdentity,
+    Person,
+    PersonSchool,
+    ProviderType,
+    RunStatus,
+    School,
+    SisProvider,
+    SisSyncRun,
+)
+from sis_sync.sync import sync_run_inline, sync_start
+from tests import bundles
+from tests.factories import ProviderFactory
+from tests.fake_clever_server import FakeClever
+from tests.sync_helpers import changes
+
+pytestmark = pytest.mark.django_db
+
+PAGE_SIZE = 50  # small pages: every collection spans several
+
+
+@pytest.fixture(scope="module")
+def district(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("clever") / "district"
+    generate_district(out, students=400, seed=7)
+    return out
+
+
+@pytest.fixture(autouse=True)
+def _local_and_quick(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings.SIS_SYNC_ALLOW_PRIVATE_HOSTS = True
+    monkeypatch.setattr(clever_client, "BACKOFF", 0.01)
+
+
+class Quirks:
+    """What the test district adds to the bundle, the way real Clever data looks."""
+
+    multi_role_teacher = "tch-1"  # also staff at the other school: still one person
+    two_school_student = "stu-1"  # at both schools
+    no_teacher_section = ""  # a section whose only teacher was removed
+    no_grade_school = "sch-2"  # low_grade and high_grade ""
+
+
+@pytest.fixture
+def clever(district: Path) -> Iterator[FakeClever]:
+    fake = FakeClever.from_bundle(district)
+    schools = list(fake.records["schools"])
+    teacher = fake.id_of(Quirks.multi_role_teacher)
+    fake.get("users", teacher)["roles"]["staff"] = {"schools": [schools[1]], "staff_id": "S-1"}
+    student = fake.get("users", fake.id_of(Quirks.two_school_student))
+    student["roles"]["student"]["schools"] = schools[:2]
+    fake.update("schools", fake.id_of(Quirks.no_grade_school), event=False, low_grade="")
+    fake.update("schools", fake.id_of(Quirks.no_grade_school), event=False, high_grade="")
+    solo = next(s for s in fake.records["sections"].values() if len(s["teachers"]) == 1)
+    solo.update(teacher=None, teachers=[], subject="")
+    Quirks.no_teacher_section = solo["sis_id"]
+    for n in (1, 2):  # contacts: not people of this roster
+        fake.add(
+            "users",
+            {
+                "name": {"last": f"Guardian {n}"},
+                "roles": {"contact": {"student_relationships": [{"student": student["id"]}]}},
+            },
+            event=False,
+        )
+    fake.event("districts", "updated", fake.get("districts", fake.district_id))
+    with fake:
+        yield fake
+
+
+def make_provider(fake: FakeClever, **config: Any) -> SisProvider:
+    settings = {
+        "districtId": fake.district_id,
+        "clientId": fake.client_id,
+        "clientSecret": fake.client_secret,
+        "baseUrl": fake.base_url,
+        "pageSize": PAGE_SIZE,
+        **config,
+    }
+    return ProviderFactory(provider_type=ProviderType.CLEVER, config=settings)
+
+
+def run(provider: SisProvider, mode: str = "full") -> SisSyncRun:
+    return sync_run_inline(run_id=sync_start(provider=provider, is_manual=True, mode=mode).pk)
+
+
+def person(provider: SisProvider, clever_id: str) -> Person:
+    identity = ExternalIdentity.objects.get(
+        provider=provider, entity_type="user", external_id=clever_id
+    )
+    return Person.objects.get(pk=identity.entity_id)
+
+
+def classroom(provider: SisProvider, clever_id: str) -> Classroom:
+    identity = ExternalIdentity.objects.get(
+        provider=provider, entity_type="class", external_id=clever_id
+    )
+    return Classroom.objects.get(pk=identity.entity_id)
+
+
+def created(run: SisSyncRun) -> dict[str, int]:
+    return {entity: run.stats[entity]["created"] for entity in ("schools", "classes", "users")} | {
+        "enrollments": run.stats["enrollments"]["created"]
+    }
+
+
+# -- full syncs -----------------------------------------------------------------------------
+
+
+def test_it_syncs_a_district_with_counts_equal_to_the_bundle(
+    clever: FakeClever, district: Path
+) -> None:
+    # Faults on the way: a rate limit with a plain-text body, a server error.
+    clever.fail(
+        "/v3.0/users",
+        429,
+        times=2,
+        body="Too Many Requests",
+        headers={"X-RateLimit-Reset": str(int(time.time()))},
+    )
+    clever.fail("/v3.0/sections", 500, body='{"message": "Internal Server Error"}')
+    provider = make_provider(clever)
+
+    first = run(provider)
+
+    assert first.status == RunStatus.SUCCESS, first.error_message
+    users = bundles.read(district, "users")
+    schools = [o for o in bundles.read(district, "orgs") if o["type"] == "school"]
+    assert created(first) == {
+        "schools": len(schools),
+        "classes": len(bundles.read(district, "classes")),
+        "users": len(users),
+        # the quirk section lost its only teacher
+        "enrollments": len(bundles.read(district, "enrollments")) - 1,
+    }
+    assert first.stats["users"]["rejected"] == first.stats["enrollments"]["rejected"] == 0
+    for role in ("student", "teacher", "administrator"):
+        expected = sum(1 for u in users if u["role"] == role)
+        assert Person.objects.filter(role=role, is_active=True).count() == expected
+    assert School.objects.count() == len(schools)
+    assert Enrollment.objects.filter(is_active=True).count() == created(first)["enrollments"]
+
+    # The quirks, as they landed.
+    teacher = person(provider, clever.id_of(Quirks.multi_role_teacher))
+    assert teacher.role == "teacher"
+    assert PersonSchool.objects.filter(person=teacher).count() == 2  # teacher + staff schools
+    student = person(provider, clever.id_of(Quirks.two_school_student))
+    assert PersonSchool.objects.filter(person=student).count() == 2
+    school = School.objects.get(name=clever.get("schools", clever.id_of("sch-2"))["name"])
+    assert (school.low_grade, school.high_grade) == ("", "")
+    solo = classroom(provider, clever.id_of(Quirks.no_teacher_section))
+    assert not solo.enrollments.filter(role="teacher").exists()
+    teachers = Count("enrollments", filter=Q(enrollments__role="teacher"))
+    assert Classroom.objects.annotate(n=teachers).filter(n__gte=2).exists()  # co-teachers
+    assert (
+        Enrollment.objects.filter(role="teacher", primary=True).count()
+        == len(bundles.read(district, "classes")) - 1
+    )
+    no_email = [u for u in users if u["role"] == "student" and not u["email"]]
+    assert no_email and Person.objects.filter(role="student", email="").count() == len(no_email)
+
+    # How it asked: one token fetch, the configured page size, every list paged.
+    assert clever.paths("/oauth/tokens") == ["/oauth/tokens"]
+    lists = [r for r in clever.requests if r["path"] != "/oauth/tokens"]
+    assert {r["query"].get("limit") for r in lists if "ending_before" not in r["query"]} == {
+        str(PAGE_SIZE)
+    }
+    assert len(clever.paths("/v3.0/users")) > 10
+    assert first.state_after["cleverEventId"] == clever.events[-1]["id"]
+
+    second = run(provider)
+
+    assert second.status == RunStatus.SUCCESS, second.error_message
+    assert changes(second) == 0
+    assert second.stats["enrollments"]["unchanged"] == created(first)["enrollments"]
+
+
+def test_the_connection_test_checks_the_token_and_district_and_counts(
+    clever: FakeClever, district: Path
+) -> None:
+    result = provider_test_connection(provider=make_provider(clever))
+
+    users = bundles.read(district, "users")
+    students, teachers, admins = (
+        sum(1 for u in users if u["role"] == role)
+        for role in ("student", "teacher", "administrator")
+    )
+    assert result.success, result.message
+    assert result.message == (
+        f"Clever district Lakeview Unified School District ({clever.district_id}): the token "
+        f"works; 2 schools, {len(bundles.read(district, 'classes'))} sections, {students} "
+        f"students, {teachers} teachers, 1 staff, {admins} district admins; events are on"
+    )
+
+    wrong = provider_test_connection(provider=make_provider(clever, districtId="someone-else"))
+    assert not wrong.success
+    assert wrong.message == (
+        "Clever has no token for district someone-else: the district has not connected this "
+        "app, or has disconnected it"
+    )
+
+
+# -- tokens and failures --------------------------------------------------------------------
+
+
+def test_a_rejected_token_fails_the_run_with_an_admin_message_and_no_token(
+    clever: FakeClever,
+) -> None:
+    stale = "f" * 40
+    provider = make_provider(clever, accessToken=stale, clientId="", clientSecret="")
+
+    failed = run(provider)
+
+    assert failed.status == RunStatus.FAILURE
+    assert failed.error_message == (
+        "Clever rejected the token: the district may have disconnected the app, or the "
+        "configured accessToken is wrong or was rotated (Clever said: Invalid token)"
+    )
+    assert stale not in failed.error_message
+    assert Person.objects.count() == 0
+
+
+def test_a_rotated_token_is_fetched_again_and_the_run_goes_on(clever: FakeClever) -> None:
+    provider = make_provider(clever, accessToken=clever.token)
+    old = clever.token
+    new = clever.rotate_token()
+
+    done = run(provider)
+
+    assert done.status == RunStatus.SUCCESS, done.error_message
+    assert clever.paths("/oauth/tokens") == ["/oauth/tokens"]
+    used = [r["auth"] for r in clever.requests if r["path"].startswith("/v3.0")]
+    assert used[0] == f"Bearer {old}" and set(used[1:]) == {f"Bearer {new}"}
+
+
+def test_wrong_app_credentials_fail_the_run_without_showing_the_secret(clever: FakeClever) -> None:
+    provider = make_provider(clever, clientSecret="not-the-secret-at-all")
+
+    failed = run(provider)
+
+    assert failed.status == RunStatus.FAILURE
+    assert failed.error_message.startswith(
+        "Clever rejected the app's clientId/clientSecret when asked for the district token"
+    )
+    assert "not-the-secret-at-all" not in failed.error_message
+
+
+# -- deltas ---------------------------------------------------------------------------------
+
+
+def sections_with(fake: FakeClever, user_id: str) -> list[dict[str, Any]]:
+    return [s for s in fake.records["sections"].values() if user_id in s["students"]]
+
+
+def test_a_delta_applies_exactly_the_events(clever: FakeClever) -> None:
+    provider = make_provider(clever)
+    assert run(provider).status == RunStatus.SUCCESS
+    provider.refresh_from_db()
+    cursor = provider.sync_state["cleverEventId"]
+    sections = list(clever.records["sections"].values())
+    school = sections[0]["school"]
+
+    # A new student, put into a class.
+    new_student = clever.add(
+        "users",
+        {
+            "name": {"first": "Ana", "last": "Núñez"},
+            "roles": {"student": {"school": school, "schools": [school], "grade": "1"}},
+        },
+    )
+    target = sections[0]
+    clever.update("sections", target["id"], students=[*target["students"], new_student])
+    # A teacher's new name.
+    renamed = clever.id_of("tch-2")
+    clever.update("users", renamed, name={"first": "Renamed", "middle": "", "last": "Teacher"})
+    # A student who leaves: out of every class, then deleted.
+    leaver = clever.id_of("stu-9")
+    leaver_classes = sections_with(clever, leaver)
+    for section in leaver_classes:
+        clever.update(
+            "sections", section["id"], students=[u for u in section["students"] if u != leaver]
+        )
+    clever.delete("users", leaver)
+    # A student who moves from one class to another of the same period.
+    mover = sections[3]["students"][0]
+    source = sections[3]
+    dest = next(
+        s
+        for s in sections
+        if s["period"] == source["period"]
+        and s["school"] == source["school"]
+        and mover not in s["students"]
+    )
+    clever.update("sections", source["id"], students=source["students"][1:])
+    clever.update("sections", dest["id"], students=[*dest["students"], mover])
+    # A new section with a teacher and two students; a deleted one; a renamed one.
+    teacher = sections[5]["teacher"]
+    pair = sections[5]["students"][:2]
+    new_section = clever.add(
+        "sections",
+        {
+            "name": "Robotics Club",
+            "school": sections[5]["school"],
+            "subject": "technology and engineering",
+            "grade": "",
+            "teacher": teacher,
+            "teachers": [teacher],
+            "students": pair,
+        },
+    )
+    dropped = sections[10]
+    clever.delete("sections", dropped["id"])
+    clever.update("sections", sections[11]["id"], name="Renamed Section")
+
+    delta = run(provider, mode="delta")
+
+    assert delta.status == RunStatus.SUCCESS, delta.error_message
+    assert delta.mode == "delta" and set(delta.entity_modes.values()) == {"delta"}
+    dropped_members = len(dropped["students"]) + len(dropped["teachers"])
+    assert {k: v for k, v in delta.stats["users"].items() if k not in ("unchanged",)} == {
+        "created": 1,
+        "updated": 1,
+        "deactivated": 1,
+        "reactivated": 0,
+        "rejected": 0,
+    }
+    assert {k: v for k, v in delta.stats["classes"].items() if k not in ("unchanged",)} == {
+        "created": 1,
+        "updated": 1,
+        "deactivated": 1,
+        "reactivated": 0,
+        "rejected": 0,
+    }
+    assert {k: v for k, v in delta.stats["enrollments"].items() if k not in ("unchanged",)} == {
+        "created": 1 + 1 + 3,  # the new student, the mover, the new section
+        "updated": 0,
+        "deactivated": len(leaver_classes) + 1 + dropped_members,  # leaver, mover, dropped
+        "reactivated": 0,
+        "rejected": 0,
+    }
+    assert changes(delta) == 3 + 3 + 5 + len(leaver_classes) + 1 + dropped_members
+    assert delta.notes and delta.notes[0].startswith(f"Read {len(clever.events) - 1} Clever events")
+
+    assert person(provider, new_student).is_active
+    assert person(provider, renamed).given_name == "Renamed"
+    assert not person(provider, leaver).is_active
+    moved = person(provider, mover)
+    assert moved.enrollments.get(classroom=classroom(provider, dest["id"])).is_active
+    assert not moved.enrollments.get(classroom=classroom(provider, source["id"])).is_active
+    assert classroom(provider, new_section).enrollments.filter(is_active=True).count() == 3
+    assert not classroom(provider, dropped["id"]).is_active
+    assert classroom(provider, sections[11]["id"]).title == "Renamed Section"
+    provider.refresh_from_db()
+    assert provider.sync_state["cleverEventId"] == clever.events[-1]["id"] != cursor
+
+    # Idempotent: the same events again change nothing; so does a full sync of the result.
+    provider.sync_state = {**provider.sync_state, "cleverEventId": cursor}
+    provider.save(update_fields=["sync_state"])
+    again = run(provider, mode="delta")
+    assert again.mode == "delta" and changes(again) == 0, again.stats
+    full = run(provider)
+    assert full.status == RunStatus.SUCCESS and changes(full) == 0, full.stats
+
+
+def test_an_expired_event_cursor_falls_back_to_a_full_sync_and_says_so(
+    clever: FakeClever,
+) -> None:
+    provider = make_provider(clever)
+    assert run(provider).status == RunStatus.SUCCESS
+    leaver = clever.id_of("stu-3")
+    for section in sections_with(clever, leaver):
+        clever.update(
+            "sections", section["id"], students=[u for u in section["students"] if u != leaver]
+        )
+    clever.delete("users", leaver)
+    clever.expire_events()  # the stored cursor drops out of the feed
+    clever.event("districts", "updated", clever.get("districts", clever.district_id))
+
+    fallback = run(provider, mode="delta")
+
+    assert fallback.status == RunStatus.SUCCESS, fallback.error_message
+    assert fallback.mode == "full" and set(fallback.entity_modes.values()) == {"full"}
+    assert fallback.notes == [
+        "Clever no longer has the event this provider last synced to (Clever keeps events 30 "
+        "days): ran a full sync instead"
+    ]
+    assert fallback.stats["users"]["deactivated"] == 1  # the full sync saw the leaver go
+    provider.refresh_from_db()
+    assert provider.sync_state["cleverEventId"] == clever.events[-1]["id"]
+
+    # A cursor older than the retention window is not even tried.
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(days=40)
+    provider.sync_state = {**provider.sync_state, "cleverEventAt": old.isoformat()}
+    provider.save(update_fields=["sync_state"])
+    aged = run(provider, mode="delta")
+    assert aged.mode == "full" and changes(aged) == 0
+    assert aged.notes == [
+        "The stored Clever event cursor is 40 days old, older than the 30 days Clever keeps "
+        "events: ran a full sync instead"
+    ]
+
+
+def test_without_events_enabled_every_delta_runs_as_a_full_sync(clever: FakeClever) -> None:
+    clever.events_enabled = False
+    provider = make_provider(clever)
+
+    first = run(provider)
+    second = run(provider, mode="delta")
+
+    assert first.status == second.status == RunStatus.SUCCESS
+    assert first.notes == [
+        "Clever events are not enabled for this app (Clever dashboard: the app's Settings, "
+        "Integrations, Enable events): delta syncs will run as full syncs"
+    ]
+    assert second.mode == "full"
+    assert second.notes[0].startswith("No Clever event cursor is stored")
+    assert changes(second) == 0
