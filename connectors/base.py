@@ -28,6 +28,11 @@ A connector is built from a provider's decrypted config (and options) and does t
       ran a full sync instead").
   Leaving the context releases whatever the extraction held (temporary files, sessions).
 
+Optionally, `on_applied(*, state_after) -> list[str] | None` runs once a run's load is
+committed (never for a dry run, a failure or a hold): a follow-up such as moving a fetched SFTP
+bundle into an archive folder. It returns notes for the run; a ConnectorError becomes a note,
+and the load stands.
+
 Connectors never touch the database; they only read the source. Extraction must be
 idempotent: extracting twice from an unchanged source yields the same records.
 

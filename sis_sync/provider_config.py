@@ -13,13 +13,14 @@ from urllib.parse import urlparse
 from django.conf import settings
 
 from connectors.netcheck import AddressNotAllowed, check_host
+from connectors.oneroster_csv.sftp import parse_host_keys
 from loader.context import LoadOptions, OptionsError
 from sis_sync.errors import BadRequest
 from sis_sync.models import ProviderType
 
 MASK = "********"
 SECRETS = {"clientSecret", "accessToken", "webhookSecret"}
-SFTP_SECRETS = {"privateKey", "password"}
+SFTP_SECRETS = {"privateKey", "password", "privateKeyPassphrase"}
 
 REQUIRED: dict[str, tuple[str, ...]] = {
     ProviderType.CLEVER: ("districtId",),
@@ -70,6 +71,8 @@ def validate_config(provider_type: str, config: Any) -> dict[str, Any]:
     sftp = config.get("sftp")
     if provider_type == ProviderType.ONEROSTER_CSV and sftp is not None:
         _validate_sftp(sftp)
+        if not config.get("remotePath"):
+            raise BadRequest("config is missing remotePath (where the bundles are on the server)")
     return config
 
 
@@ -81,6 +84,10 @@ def _validate_sftp(sftp: Any) -> None:
         missing.append("privateKey or password")
     if missing:
         raise BadRequest(f"config.sftp is missing {', '.join(missing)}")
+    try:
+        parse_host_keys(sftp["hostKey"])
+    except ValueError as exc:
+        raise BadRequest(f"config.sftp.hostKey: {exc}") from None
     try:
         check_host(str(sftp["host"]), int(sftp.get("port", 22)))
     except AddressNotAllowed as exc:

@@ -9,6 +9,8 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from connectors.base import ConnectorError
+from connectors.oneroster_csv.upload import check_upload
 from sis_sync.errors import BadRequest
 from sis_sync.models import ProviderType, SisProvider, Tenant
 from sis_sync.provider_config import merged, validate_config, validate_options
@@ -99,6 +101,11 @@ def provider_store_bundle(*, provider: SisProvider, source: Path) -> Path:
         raise BadRequest("Only an ONEROSTER_CSV provider without SFTP takes uploaded bundles")
     if not source.exists():
         raise BadRequest(f"No such file or folder: {source}")
+    if source.is_file():
+        try:
+            check_upload(source)  # size, zip-slip, symlinks, zip bombs, not a zip
+        except ConnectorError as exc:
+            raise BadRequest(exc.message) from None
     home = Path(settings.SIS_SYNC_DATA_DIR) / "bundles" / str(provider.pk)
     fresh = home.with_name(f"{provider.pk}.new")
     shutil.rmtree(fresh, ignore_errors=True)

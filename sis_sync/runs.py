@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -100,7 +101,7 @@ def run_fail(run: SisSyncRun, message: str) -> None:
 def run_approve(*, run: SisSyncRun, decided_by: str) -> SisSyncRun:
     """Applies a HELD run's plan exactly as it was shown, if nothing newer has loaded since."""
     import loader
-    from sis_sync.sync import load_context, remember_state
+    from sis_sync.sync import load_context, remember_state, sync_after_applied
 
     with transaction.atomic():
         SisProvider.objects.select_for_update().get(pk=run.provider_id)
@@ -117,6 +118,7 @@ def run_approve(*, run: SisSyncRun, decided_by: str) -> SisSyncRun:
             )
         loader.apply(load_context(run))
         remember_state(run)
+        transaction.on_commit(partial(sync_after_applied, run_id=run.pk))
         rejected = sum(v.get("rejected", 0) for v in run.stats.values() if isinstance(v, dict))
         run_finish(
             run,

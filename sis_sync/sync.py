@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -341,6 +342,7 @@ def sync_load(*, run_id: int, on_progress: ProgressCallback | None = None) -> Si
                 status = RunStatus.PARTIAL if plan.rejected else RunStatus.SUCCESS
                 run_finish(run, status, "", extra={"loaded_at": timezone.now()})
                 supersede_held_runs(run)
+                transaction.on_commit(partial(sync_after_applied, run_id=run.pk))
     except RunStopped:
         _stopped(run)
     except BadRequest as exc:
@@ -352,6 +354,28 @@ def sync_load(*, run_id: int, on_progress: ProgressCallback | None = None) -> Si
     run.refresh_from_db()
     _report(run, on_progress)
     return run
+
+
+def sync_after_applied(*, run_id: int) -> None:
+    """Once a run's load is committed: the connector's follow-up (e.g. archive the bundle).
+
+    The load stands whatever happens here; a problem becomes a note on the run.
+    """
+    run = SisSyncRun.objects.select_related("provider").get(pk=run_id)
+    provider = run.provider
+    try:
+        connector = build_connector(
+            provider.provider_type, connector_config(provider), options=provider.options
+        )
+        follow_up = getattr(connector, "on_applied", None)
+        notes = follow_up(state_after=run.state_after or {}) if follow_up else None
+    except ConnectorError as exc:
+        notes = [f"The load stands, but: {exc.message}"]
+    except Exception:
+        log.exception("run %s: follow-up after the load failed", run_id)
+        notes = ["The load stands, but its follow-up failed (see the logs)"]
+    if notes:
+        SisSyncRun.objects.filter(pk=run_id).update(notes=[*run.notes, *notes])
 
 
 def remember_state(run: SisSyncRun) -> None:
