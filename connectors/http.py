@@ -8,7 +8,9 @@ handles), or raises ConnectorError:
   jitter, `max_retries` times, then a transient ConnectorError;
 - other 4xx: a permanent ConnectorError whose message the caller shapes (`describe_error`);
 - redirects are followed by hand, only to the same host (a redirect elsewhere is refused) and
-  every host is checked by connectors.netcheck before it is contacted;
+  every host is checked by connectors.netcheck before it is contacted; the connection then goes
+  to the address that was checked, not to a second DNS answer (which could point inside);
+- TLS certificate failures are permanent: retrying cannot fix them;
 - a response body larger than `max_bytes` is refused (a page far larger than asked).
 Secrets never reach messages: errors name the URL path, never headers or query strings.
 """
@@ -23,6 +25,8 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
 
 from connectors.base import ConnectorError
 from connectors.netcheck import AddressNotAllowed, check_host
@@ -44,8 +48,10 @@ def retry_after_seconds(response: requests.Response, *, now: float | None = None
     now = time.time() if now is None else now
     value = response.headers.get("Retry-After", "").strip()
     if value:
-        if value.isdigit():
-            return float(value)
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            pass
         try:
             when = email.utils.parsedate_to_datetime(value)
             return max(0.0, when.timestamp() - now)
@@ -76,6 +82,7 @@ class HttpClient:
         max_bytes: int = MAX_BYTES,
         describe_error: ErrorDescriber | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        pool_size: int = 10,
     ) -> None:
         self.label = label  # "Clever", "the OneRoster server": how messages name the source
         self.session = session or requests.Session()
@@ -87,19 +94,27 @@ class HttpClient:
         self.max_bytes = max_bytes
         self.describe_error = describe_error
         self.sleep = sleep
-        self._checked_hosts: set[str] = set()
+        # host -> the checked address connections go to ("" when connecting by name is fine).
+        self._pins: dict[str, str] = {}
+        adapter = _PinningAdapter(self._pins, pool_connections=4, pool_maxsize=pool_size)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
 
     def check(self, url: str) -> None:
-        host = urlsplit(url).hostname
+        parts = urlsplit(url)
+        host = parts.hostname
         if not host:
             raise ConnectorError(f"{url!r} is not a URL")
-        if host in self._checked_hosts:
+        if host in self._pins:
             return
         try:
-            check_host(host, urlsplit(url).port)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            addresses = check_host(host, port)
         except AddressNotAllowed as exc:
             raise ConnectorError(f"Refusing to connect to {self.label}: {exc}") from None
-        self._checked_hosts.add(host)
+        except ValueError:  # a port that is not a number
+            raise ConnectorError(f"{_path(url)!r} is not a valid URL") from None
+        self._pins[host] = addresses[0] if addresses else ""
 
     def get(
         self,
@@ -129,6 +144,11 @@ class HttpClient:
         while True:
             try:
                 response = self._send(method, url, params, headers, auth, data)
+            except requests.exceptions.SSLError:
+                raise ConnectorError(
+                    f"{self.label} at {_path(url)} did not present a valid TLS certificate",
+                    permanent=True,
+                ) from None
             except (
                 requests.ConnectionError,
                 requests.Timeout,
@@ -219,6 +239,50 @@ class HttpClient:
 
     def _backoff(self, attempt: int) -> float:
         return random.uniform(0, self.backoff * 2 ** (attempt - 1))  # full jitter
+
+
+class _PinnedConnectionMixin:
+    """Connects to a pinned address while TLS still checks the certificate for the host name."""
+
+    def __init__(self, *args: Any, pinned_address: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pinned_address = pinned_address
+
+    def _new_conn(self) -> Any:
+        if not self.pinned_address:
+            return super()._new_conn()
+        # urllib3 resolves `_dns_host`; `host` (SNI, certificate check, Host header) is unchanged.
+        name, self._dns_host = self._dns_host, self.pinned_address
+        try:
+            return super()._new_conn()
+        finally:
+            self._dns_host = name
+
+
+class _PinnedHTTPConnection(_PinnedConnectionMixin, HTTPConnection):
+    pass
+
+
+class _PinnedHTTPSConnection(_PinnedConnectionMixin, HTTPSConnection):
+    pass
+
+
+class _PinningAdapter(HTTPAdapter):
+    """Sends every connection of a host to the address HttpClient.check found for it."""
+
+    def __init__(self, pins: dict[str, str], **kwargs: Any) -> None:
+        self.pins = pins
+        super().__init__(**kwargs)
+
+    def get_connection_with_tls_context(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        pool = super().get_connection_with_tls_context(request, *args, **kwargs)
+        address = self.pins.get(urlsplit(request.url).hostname or "", "")
+        # One pool per scheme+host+port, so the pin can live on the pool.
+        if pool.conn_kw.get("pinned_address", "") != address:
+            secure = pool.scheme == "https"
+            pool.ConnectionCls = _PinnedHTTPSConnection if secure else _PinnedHTTPConnection
+            pool.conn_kw["pinned_address"] = address
+        return pool
 
 
 def _reason(exc: Exception) -> str:

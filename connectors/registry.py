@@ -5,12 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.base import Connector, ConnectorError
+from connectors.classlink.connector import ClassLinkConnector
 from connectors.clever.connector import CleverConnector
+from connectors.oneroster_api.connector import OneRosterApiConnector
 from connectors.oneroster_csv.connector import OneRosterCsvConnector
 
 CONNECTORS: dict[str, type] = {
     "CLEVER": CleverConnector,
     "ONEROSTER_CSV": OneRosterCsvConnector,
+    "ONEROSTER_API": OneRosterApiConnector,
+    "CLASSLINK": ClassLinkConnector,
 }
 
 

@@ -12,8 +12,10 @@ from urllib.parse import urlparse
 
 from django.conf import settings
 
+from connectors.base import ConnectorError
 from connectors.netcheck import AddressNotAllowed, check_host
 from connectors.oneroster_csv.sftp import parse_host_keys
+from connectors.registry import build_connector
 from loader.context import LoadOptions, OptionsError
 from sis_sync.errors import BadRequest
 from sis_sync.models import ProviderType
@@ -63,11 +65,24 @@ def validate_config(provider_type: str, config: Any) -> dict[str, Any]:
             raise BadRequest("config.authMethod must be oauth2 or oauth1")
         if method == "oauth2" and not config.get("tokenUrl"):
             missing.append("tokenUrl")
+    if provider_type == ProviderType.CLASSLINK:
+        method = config.get("authMethod", "oauth1")
+        if method not in ("oauth1", "proxy"):
+            raise BadRequest("config.authMethod must be oauth1 or proxy")
+        if method == "proxy" and config.get("accessToken"):
+            missing = [m for m in missing if m != "clientSecret"]
     if missing:
         raise BadRequest(f"config is missing {', '.join(missing)}")
     for key in ("baseUrl", "tokenUrl"):
         if config.get(key):
             _check_url(key, config[key])
+    if provider_type in (ProviderType.ONEROSTER_API, ProviderType.CLASSLINK):
+        # The connector reads its own settings (pageSize, concurrency, …): building it checks
+        # them without making a request.
+        try:
+            build_connector(provider_type, config, options={})
+        except ConnectorError as exc:
+            raise BadRequest(exc.message) from None
     sftp = config.get("sftp")
     if provider_type == ProviderType.ONEROSTER_CSV and sftp is not None:
         _validate_sftp(sftp)

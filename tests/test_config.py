@@ -91,3 +91,21 @@ def test_it_accepts_presets_and_cron_and_refuses_nonsense() -> None:
     assert normalize_schedule(None) is None
     with pytest.raises(BadRequest, match="not a valid cron"):
         normalize_schedule("99 3 * * *")
+
+
+def test_it_checks_api_connector_settings_and_classlink_auth(settings: object) -> None:
+    settings.SIS_SYNC_ALLOW_PRIVATE_HOSTS = True  # type: ignore[attr-defined]
+    api = {
+        "baseUrl": "http://sis.test/ims/oneroster/v1p1",
+        "clientId": "a",
+        "clientSecret": "b",
+        "tokenUrl": "http://sis.test/token",
+    }
+    with pytest.raises(BadRequest, match="pageSize must be from 1 to 10000"):
+        validate_config("ONEROSTER_API", {**api, "pageSize": 0})
+    classlink = {"clientId": "a", "baseUrl": "http://cl.test/ims/oneroster/v1p1"}
+    validate_config("CLASSLINK", {**classlink, "authMethod": "proxy", "accessToken": "t"})
+    with pytest.raises(BadRequest, match="missing clientSecret"):
+        validate_config("CLASSLINK", classlink)
+    with pytest.raises(BadRequest, match="oauth1 or proxy"):
+        validate_config("CLASSLINK", {**classlink, "clientSecret": "s", "authMethod": "x"})
