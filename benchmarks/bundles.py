@@ -17,13 +17,15 @@ sync saw exactly these changes.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from sis_sync.district_generator import STUDENT_DOMAIN, generate_district
+from sis_sync import district_generator
+from sis_sync.district_generator import STUDENT_DOMAIN
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 SEED = 1
@@ -35,12 +37,24 @@ TWIN_EVERY, TWIN_AT = 200, 3
 RENAME_EVERY, RENAME_AT = 100, 0
 
 
+def generator_stamp(*, changed: bool = False) -> str:
+    """Which version of the generator (and for a changed bundle, of this module) wrote it."""
+    digest = hashlib.sha256(Path(district_generator.__file__).read_bytes())
+    if changed:
+        digest.update(Path(__file__).read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def district_bundle(students: int) -> Path:
-    """The cached district of `students` students (seed 1), generated on first use."""
+    """The cached district of `students` students (seed 1), generated when missing or stale."""
     path = DATA_DIR / f"district-{students}-seed{SEED}"
-    if not path.is_dir():
+    stamp_file = path.with_name(path.name + ".stamp")
+    stamp = generator_stamp()
+    if not path.is_dir() or not stamp_file.is_file() or stamp_file.read_text() != stamp:
+        shutil.rmtree(path, ignore_errors=True)
         with _building(path) as scratch:
-            generate_district(scratch, students=students, seed=SEED)
+            district_generator.generate_district(scratch, students=students, seed=SEED)
+        stamp_file.write_text(stamp)
     return path
 
 
@@ -49,12 +63,14 @@ def changed_bundle(students: int) -> tuple[Path, dict[str, dict[str, int]]]:
     source = district_bundle(students)
     path = DATA_DIR / f"district-{students}-seed{SEED}-changed"
     expected_file = path.with_name(path.name + ".expected.json")
-    if not path.is_dir() or not expected_file.is_file():
+    stamp = generator_stamp(changed=True)
+    cached = json.loads(expected_file.read_text()) if expected_file.is_file() else {}
+    if not path.is_dir() or cached.get("stamp") != stamp:
         shutil.rmtree(path, ignore_errors=True)
         with _building(path) as scratch:
-            expected = write_changed(source, scratch)
-        expected_file.write_text(json.dumps(expected, indent=2) + "\n")
-    return path, json.loads(expected_file.read_text())
+            cached = {"stamp": stamp, "stats": write_changed(source, scratch)}
+        expected_file.write_text(json.dumps(cached, indent=2) + "\n")
+    return path, cached["stats"]
 
 
 def bundle_rows(path: Path) -> dict[str, int]:

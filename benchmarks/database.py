@@ -79,3 +79,15 @@ def tables_size(url: str, tables: tuple[str, ...]) -> int:
             "FROM unnest(%s::text[]) AS t",
             [list(tables)],
         ).fetchone()[0]
+
+
+def largest_tables(url: str, how_many: int) -> dict[str, int]:
+    """The biggest tables (indexes and TOAST included), in bytes, biggest first."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public' AND c.relkind = 'r' ORDER BY 2 DESC LIMIT %s",
+            [how_many],
+        ).fetchall()
+    return dict(rows)
