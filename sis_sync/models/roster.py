@@ -93,7 +93,8 @@ class Person(RosterEntity):
 
 
 class PersonSchool(models.Model):
-    person = models.ForeignKey(Person, on_delete=models.CASCADE)
+    # Indexed by the unique (person, school) constraint below; no second index.
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, db_index=False)
     school = models.ForeignKey(School, on_delete=models.CASCADE)
 
     class Meta:
@@ -109,9 +110,6 @@ class Enrollment(RosterEntity):
     primary = models.BooleanField(default=False)
     begin_date = models.DateField(null=True, blank=True)
     end_date = models.DateField(null=True, blank=True)
-
-    class Meta:
-        indexes = [models.Index(fields=["person"]), models.Index(fields=["classroom"])]
 
 
 class ExternalIdentity(models.Model):
