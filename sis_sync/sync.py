@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from django.db import transaction
@@ -87,6 +88,30 @@ def sync_start(
             is_manual=is_manual,
             triggered_by=triggered_by,
         )
+
+
+def sync_upload(
+    *, provider: SisProvider, source: Path, triggered_by: str = "", dry_run: bool = False
+) -> SisSyncRun:
+    """An uploaded bundle for an upload provider: checked, kept, and its sync started.
+
+    The bundle is checked (size, zip-slip, symlinks, zip bombs) before it replaces the kept one;
+    returns the PENDING run, handed to the workers (in-process in the embedded mode).
+    """
+    from sis_sync.providers import provider_store_bundle
+    from sis_sync.tasks import enqueue_run
+
+    if not provider.enabled:
+        raise BadRequest("Provider disabled")
+    with transaction.atomic():
+        SisProvider.objects.select_for_update().get(pk=provider.pk)
+        active = provider.runs.filter(status__in=ACTIVE_STATUSES).first()
+        if active is not None:
+            raise AlreadyRunning(active.pk)
+        provider_store_bundle(provider=provider, source=source)
+    run = sync_start(provider=provider, is_manual=True, triggered_by=triggered_by, dry_run=dry_run)
+    enqueue_run(run.pk)
+    return run
 
 
 def sync_run_inline(

@@ -121,3 +121,32 @@ def test_it_refuses_a_password_protected_entry(tmp_path: Path) -> None:
     assert refusal(upload) == (
         "users.csv in the zip is password-protected: upload the bundle without a password"
     )
+
+
+@pytest.mark.django_db
+def test_it_keeps_a_checked_upload_and_syncs_it(
+    tmp_path: Path, sample_bundle: Path, django_capture_on_commit_callbacks: object
+) -> None:
+    import shutil
+
+    from sis_sync.errors import BadRequest
+    from sis_sync.models import Person, RunStatus, SisSyncRun
+    from sis_sync.providers import upload_provider_get_or_create
+    from sis_sync.sync import sync_upload
+    from sis_sync.tenants import tenant_get_or_create
+
+    provider = upload_provider_get_or_create(tenant=tenant_get_or_create(slug="up"))
+    archive = Path(shutil.make_archive(str(tmp_path / "bundle"), "zip", sample_bundle))
+
+    with django_capture_on_commit_callbacks(execute=True):  # type: ignore[operator]
+        run = sync_upload(provider=provider, source=archive, triggered_by="admin")
+
+    assert SisSyncRun.objects.get(pk=run.pk).status == RunStatus.SUCCESS  # in-process here
+    assert Person.objects.count() == 650
+    bomb = tmp_path / "evil.zip"
+    with zipfile.ZipFile(bomb, "w") as evil:
+        evil.writestr("../users.csv", "x")
+    with pytest.raises(BadRequest):
+        sync_upload(provider=provider, source=bomb)
+    provider.refresh_from_db()
+    assert provider.bundle_path.endswith("bundle.zip")
