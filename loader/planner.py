@@ -179,29 +179,20 @@ def _classify_school_changes(ctx: LoadContext) -> None:
     this run creates do.
     """
     st = USERS.staging
-    # Set-based: the run's (user, listed school) pairs are joined once against the links,
-    # rather than re-reading each user's JSON list per row.
+    listed = json_items(f"{st}.school_external_ids")
     execute(
-        f"WITH listed AS (SELECT u.id AS raw_id, u.entity_id AS person_id, l.value AS ext "
-        f"  FROM {st} u CROSS JOIN {json_items('u.school_external_ids')} "
-        f"  WHERE u.run_id = %s AND u.action = 'unchanged'), "
-        f"known AS (SELECT listed.raw_id, listed.person_id, listed.ext, m.entity_id AS school_id "
-        f"  FROM listed JOIN {IDENTITY} m ON m.provider_id = %s AND m.entity_type = 'school' "
-        f"  AND m.external_id = listed.ext) "
-        f"UPDATE {st} SET action = 'update' WHERE id IN ("
-        # a listed school this provider knows, not linked to the person
-        f"SELECT k.raw_id FROM known k LEFT JOIN {PERSON_SCHOOL} ps "
-        f"  ON ps.person_id = k.person_id AND ps.school_id = k.school_id WHERE ps.id IS NULL "
-        # a listed school this run creates
-        f"UNION SELECT listed.raw_id FROM listed JOIN sis_raw_schools s ON s.run_id = %s "
-        f"  AND s.external_id = listed.ext AND s.action = 'create' "
-        # a linked school this provider knows, no longer listed
-        f"UNION SELECT u.id FROM {st} u JOIN {PERSON_SCHOOL} ps ON ps.person_id = u.entity_id "
-        f"  JOIN {IDENTITY} m ON m.entity_id = ps.school_id AND m.provider_id = %s "
-        f"  AND m.entity_type = 'school' "
-        f"  LEFT JOIN known k ON k.raw_id = u.id AND k.school_id = ps.school_id "
-        f"  WHERE u.run_id = %s AND u.action = 'unchanged' AND k.raw_id IS NULL)",
-        [ctx.run_id, ctx.provider_id, ctx.run_id, ctx.provider_id, ctx.run_id],
+        f"UPDATE {st} SET action = 'update' WHERE {st}.run_id = %s AND {st}.action = 'unchanged' "
+        f"AND (EXISTS (SELECT 1 FROM {listed} JOIN {IDENTITY} m ON m.provider_id = %s "
+        f"  AND m.entity_type = 'school' AND m.external_id = l.value WHERE NOT EXISTS ("
+        f"  SELECT 1 FROM {PERSON_SCHOOL} ps WHERE ps.school_id = m.entity_id "
+        f"  AND ps.person_id = {st}.entity_id)) "
+        f"OR EXISTS (SELECT 1 FROM {listed} JOIN sis_raw_schools s ON s.run_id = {st}.run_id "
+        f"  AND s.external_id = l.value AND s.action = 'create') "
+        f"OR EXISTS (SELECT 1 FROM {PERSON_SCHOOL} ps JOIN {IDENTITY} m "
+        f"  ON m.entity_id = ps.school_id AND m.provider_id = %s AND m.entity_type = 'school' "
+        f"  WHERE ps.person_id = {st}.entity_id "
+        f"  AND m.external_id NOT IN (SELECT l.value FROM {listed})))",
+        [ctx.run_id, ctx.provider_id, ctx.provider_id],
     )
 
 
