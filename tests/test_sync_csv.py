@@ -484,3 +484,34 @@ def test_it_rejects_an_overlong_sourced_id(district: Path) -> None:
     reject = run.rejects.get(entity="user")
     assert reject.reason == "sourcedId is longer than 255 characters"
     assert reject.external_id == long_id[:255]
+
+
+def test_it_updates_a_teacher_whose_schools_changed(district: Path) -> None:
+    sync(district)
+    users = bundles.read(district, "users")
+    moved = next(u for u in users if u["orgSourcedIds"].count(",") == 1)
+    first, second = moved["orgSourcedIds"].split(",")
+    single = next(u for u in users if u["role"] == "teacher" and "," not in u["orgSourcedIds"])
+    other = first if single["orgSourcedIds"] != first else second
+
+    def move(rows: list[dict]) -> list[dict]:
+        for row in rows:
+            if row["sourcedId"] == moved["sourcedId"]:
+                row["orgSourcedIds"] = first  # leaves the second school
+            if row["sourcedId"] == single["sourcedId"]:
+                row["orgSourcedIds"] = f"{single['orgSourcedIds']},{other}"  # joins another
+        return rows
+
+    bundles.edit(district, "users", move)
+    run = sync(district)
+
+    assert counts(run, "users")["updated"] == 2
+    assert changes(run) == 2
+    assert (
+        PersonSchool.objects.filter(person_id=entity_of(run, USER, moved["sourcedId"])).count() == 1
+    )
+    assert (
+        PersonSchool.objects.filter(person_id=entity_of(run, USER, single["sourcedId"])).count()
+        == 2
+    )
+    assert changes(sync(district)) == 0
