@@ -26,14 +26,22 @@ FINISHED = (RunStatus.SUCCESS, RunStatus.PARTIAL, RunStatus.FAILURE, RunStatus.C
 
 @pytest.fixture
 def broker(redis_url: str, settings: Any) -> Any:
-    """Sends tasks to Redis for real workers. The app's connection pool is made on first use,
-    after this, and is left open: every worker test uses the same Redis URL."""
+    """Sends tasks to Redis for real workers."""
     settings.REDIS_URL = redis_url
     previous = (app.conf.broker_url, app.conf.task_always_eager)
     app.conf.broker_url = redis_url
     app.conf.task_always_eager = False
+    _forget_connections()
     yield redis_url
-    app.conf.task_always_eager = previous[1]
+    app.conf.broker_url, app.conf.task_always_eager = previous
+    _forget_connections()
+
+
+def _forget_connections() -> None:
+    """Drops (without closing: kombu's registry may share them) the pools an earlier test made
+    for another broker, so the app connects to the one configured now."""
+    app._pool = None
+    app.amqp._producer_pool = None
 
 
 def upload_provider(slug: str, bundle: Path):  # type: ignore[no-untyped-def]
