@@ -62,30 +62,59 @@ def plan(ctx: LoadContext) -> Plan:
 
 
 def resolve_references(ctx: LoadContext, spec: EntitySpec) -> None:
-    """Fills the staging rows' parent-id columns from the identity map, where still empty."""
+    """Fills the parent ids of the rows about to be written, where still empty (new parents)."""
     st = spec.staging
     for ref in spec.references:
         parent = SPECS[ref.entity]
         execute(
             f"UPDATE {st} SET {ref.id_column} = m.entity_id FROM {IDENTITY} m "
             f"WHERE {st}.run_id = %s AND {st}.{ref.id_column} IS NULL "
+            f"AND {st}.action IN ('create', 'update', 'reactivate') "
             f"AND m.provider_id = %s AND m.entity_type = %s AND m.external_id = {st}.{ref.column}",
             [ctx.run_id, ctx.provider_id, parent.type],
         )
 
 
 def _match(ctx: LoadContext, spec: EntitySpec) -> None:
-    st = spec.staging
-    resolve_references(ctx, spec)
-    execute(
-        f"UPDATE {st} SET entity_id = m.entity_id, matched_by = 'external_id' FROM {IDENTITY} m "
-        f"WHERE {st}.run_id = %s AND NOT {st}.rejected AND NOT {st}.skipped "
-        f"AND m.provider_id = %s AND m.entity_type = %s AND m.external_id = {st}.external_id",
-        [ctx.run_id, ctx.provider_id, spec.type],
-    )
+    _match_known(ctx, spec)
     if spec is USERS:
         _match_people(ctx, "email", "lower(%s.email)", "email", roles=None)
         _match_people(ctx, "student_number", "%s.student_number", "student_number", roles="student")
+
+
+def _match_known(ctx: LoadContext, spec: EntitySpec) -> None:
+    """Matches by external id, resolves parent ids and classifies, in one pass over staging.
+
+    Only records this provider sent before are touched here; one UPDATE writes each of them
+    once (entity id, parent ids, action), instead of one pass per step.
+    """
+    st, target = spec.staging, spec.target
+    joins, join_params, picked, assigned = "", [], "", ""
+    resolved: dict[str, str] = {}
+    for n, ref in enumerate(spec.references):
+        joins += (
+            f" LEFT JOIN {IDENTITY} p{n} ON p{n}.provider_id = %s AND p{n}.entity_type = %s "
+            f"AND p{n}.external_id = s.{ref.column}"
+        )
+        join_params += [ctx.provider_id, SPECS[ref.entity].type]
+        picked += f", p{n}.entity_id AS {ref.id_column}"
+        assigned += f", {ref.id_column} = x.{ref.id_column}"
+        resolved[ref.id_column] = f"p{n}.entity_id"
+    theirs = ", ".join(f"e.{q(c)}" for c in spec.fields)
+    ours = ", ".join(resolved.get(c, f"s.{q(c)}") for c in spec.fields)
+    execute(
+        f"UPDATE {st} SET entity_id = x.entity_id, matched_by = 'external_id', "
+        f"action = x.action{assigned} FROM ("
+        f"SELECT s.id, m.entity_id{picked}, CASE "
+        f"WHEN s.status <> 'active' THEN CASE WHEN e.is_active THEN 'deactivate' ELSE 'ignore' END "
+        f"WHEN NOT e.is_active THEN 'reactivate' "
+        f"WHEN ({theirs}) IS DISTINCT FROM ({ours}) THEN 'update' ELSE 'unchanged' END AS action "
+        f"FROM {st} s JOIN {IDENTITY} m ON m.provider_id = %s AND m.entity_type = %s "
+        f"AND m.external_id = s.external_id JOIN {target} e ON e.id = m.entity_id{joins} "
+        f"WHERE s.run_id = %s AND NOT s.rejected AND NOT s.skipped) AS x "
+        f"WHERE {st}.id = x.id",
+        [ctx.provider_id, spec.type, *join_params, ctx.run_id],
+    )
 
 
 def _match_people(ctx: LoadContext, how: str, key: str, column: str, roles: str | None) -> None:
@@ -137,17 +166,16 @@ def _match_people(ctx: LoadContext, how: str, key: str, column: str, roles: str 
 
 
 def _classify(ctx: LoadContext, spec: EntitySpec) -> None:
+    """Classifies what `_match_known` did not: people linked by email or number, and the new."""
     st, target = spec.staging, spec.target
     live = f"{st}.run_id = %s AND NOT {st}.rejected AND NOT {st}.skipped"
-    theirs = ", ".join(f"e.{q(c)}" for c in spec.fields)
-    ours = ", ".join(f"{st}.{q(c)}" for c in spec.fields)
-    execute(
-        f"UPDATE {st} SET action = CASE WHEN NOT e.is_active THEN 'reactivate' "
-        f"WHEN {st}.matched_by <> 'external_id' THEN 'update' "
-        f"WHEN ({theirs}) IS DISTINCT FROM ({ours}) THEN 'update' ELSE 'unchanged' END "
-        f"FROM {target} e WHERE {live} AND {st}.status = 'active' AND e.id = {st}.entity_id",
-        [ctx.run_id],
-    )
+    if spec is USERS:
+        execute(
+            f"UPDATE {st} SET action = CASE WHEN e.is_active THEN 'update' ELSE 'reactivate' END "
+            f"FROM {target} e WHERE {live} AND {st}.status = 'active' "
+            f"AND {st}.matched_by <> 'external_id' AND e.id = {st}.entity_id",
+            [ctx.run_id],
+        )
     if spec is USERS and not ctx.options.create_users:
         execute(
             f"UPDATE {st} SET rejected = TRUE, reason = 'no platform user matches it (by id, "
@@ -161,11 +189,8 @@ def _classify(ctx: LoadContext, spec: EntitySpec) -> None:
         [ctx.run_id],
     )
     execute(
-        f"UPDATE {st} SET action = 'ignore' WHERE {live} AND {st}.status <> 'active'", [ctx.run_id]
-    )
-    execute(
-        f"UPDATE {st} SET action = 'deactivate' FROM {target} e "
-        f"WHERE {live} AND {st}.status <> 'active' AND e.id = {st}.entity_id AND e.is_active",
+        f"UPDATE {st} SET action = 'ignore' "
+        f"WHERE {live} AND {st}.status <> 'active' AND {st}.action IS NULL",
         [ctx.run_id],
     )
     if spec is USERS:
