@@ -8,7 +8,6 @@ run keeps it for approval.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from loader.context import LoadContext
 from loader.db import analyze, execute, json_items, q, rows
@@ -302,12 +301,3 @@ def _stats(ctx: LoadContext) -> dict[str, dict[str, int]]:
         if entity in by_label:
             stats[by_label[entity]]["rejected"] = count
     return stats
-
-
-def staged_counts(ctx: LoadContext) -> dict[str, int]:
-    counts: dict[str, Any] = {}
-    for spec in ORDER:
-        counts[spec.name] = rows(
-            f"SELECT count(*) FROM {spec.staging} WHERE run_id = %s", [ctx.run_id]
-        )[0][0]
-    return counts

@@ -25,7 +25,3 @@ class AlreadyRunning(SyncError):
     def __init__(self, run_id: int) -> None:
         super().__init__(f"A sync of this provider is already running (run {run_id})")
         self.run_id = run_id
-
-
-class NotFound(SyncError):
-    exit_code = 2

@@ -222,7 +222,3 @@ def release_for_run(*, provider_id: int, run_id: int) -> None:
     s, token = store(), run_token(run_id)
     s.lock_release(provider_key(provider_id), token)
     s.slot_release(SLOTS_KEY, token)
-
-
-def running_slots() -> list[str]:
-    return store().slot_holders(SLOTS_KEY)

@@ -15,13 +15,6 @@ class RunStatus(models.TextChoices):
 
 
 ACTIVE_STATUSES = (RunStatus.PENDING, RunStatus.IN_PROGRESS)
-FINISHED_STATUSES = (
-    RunStatus.SUCCESS,
-    RunStatus.PARTIAL,
-    RunStatus.FAILURE,
-    RunStatus.CANCELLED,
-    RunStatus.DISCARDED,
-)
 
 
 class RunMode(models.TextChoices):
