@@ -74,10 +74,15 @@ def run_finish(
     return True
 
 
-def release(run: SisSyncRun) -> None:
-    """Frees what a run holds: its locks, its slot, the fence, its staging rows."""
+def release_claim(run: SisSyncRun) -> None:
+    """Frees the run's claim on its provider: its lock, its slot, the fence."""
     locks.release_for_run(provider_id=run.provider_id, run_id=run.pk)
     SisProvider.objects.filter(pk=run.provider_id, active_run_id=run.pk).update(active_run=None)
+
+
+def release(run: SisSyncRun) -> None:
+    """Frees everything a run holds: its claim on the provider and its staging rows."""
+    release_claim(run)
     discard_run(run.pk)
     PlannedDeactivation.objects.filter(run_id=run.pk).delete()
 
@@ -89,9 +94,7 @@ def run_hold(run: SisSyncRun, reasons: list[str]) -> None:
         "Held for review: " + "; ".join(reasons),
         extra={"hold_reason": "\n".join(reasons), "planned_at": timezone.now()},
     )
-    # The plan stays in staging for approval; the locks and the fence do not.
-    locks.release_for_run(provider_id=run.provider_id, run_id=run.pk)
-    SisProvider.objects.filter(pk=run.provider_id, active_run_id=run.pk).update(active_run=None)
+    release_claim(run)  # the plan stays in staging for approval; the claim does not
 
 
 def run_fail(run: SisSyncRun, message: str) -> None:

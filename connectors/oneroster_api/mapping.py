@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from connectors.oneroster_csv.fields import RowError, parse_date
 from connectors.oneroster_csv.reader import ROLES, SKIPPED_ROLES
 from staging.records import (
     ACTIVE,
@@ -258,16 +259,11 @@ def boolean(obj: dict[str, Any], key: str, *, default: bool) -> bool:
 
 
 def date(obj: dict[str, Any], key: str) -> dt.date | None:
-    """A date: YYYY-MM-DD, or a date-time of which the date is kept."""
-    value = text(obj, key)
-    if not value:
-        return None
+    """A date: YYYY-MM-DD, or a date-time of which the date is kept (the CSV reader's rule)."""
     try:
-        if len(value) == 10:
-            return dt.date.fromisoformat(value)
-        return dt.datetime.fromisoformat(value).date()
-    except ValueError:
-        raise MappingError(f"{key} {value!r} is not a date (expected YYYY-MM-DD)") from None
+        return parse_date(text(obj, key), key)
+    except RowError as exc:
+        raise MappingError(str(exc)) from None
 
 
 def ref_id(obj: dict[str, Any], key: str) -> str:

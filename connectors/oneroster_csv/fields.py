@@ -32,8 +32,11 @@ def status(row: dict[str, str]) -> str:
 
 
 def date(row: dict[str, str], column: str) -> dt.date | None:
-    """A date: YYYY-MM-DD, or a full ISO datetime of which the date is kept."""
-    value = text(row, column)
+    return parse_date(text(row, column), column)
+
+
+def parse_date(value: str, column: str) -> dt.date | None:
+    """A date: YYYY-MM-DD, or a full ISO datetime of which the date is kept ('' is None)."""
     if not value:
         return None
     try:
