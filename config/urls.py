@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from sis_sync.metrics import metrics_view
@@ -10,4 +10,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("metrics", metrics_view, name="metrics"),
+    path("api/v1/", include("sis_sync.api.urls")),
+    path("webhooks/", include("sis_sync.webhooks.urls")),
 ]

@@ -6,6 +6,7 @@ from typing import NamedTuple
 
 from connectors.base import ConnectorError
 from connectors.registry import build_connector
+from sis_sync.audit import FAILURE, SUCCESS, audit_record
 from sis_sync.models import SisProvider
 from sis_sync.providers import connector_config
 
@@ -15,11 +16,19 @@ class ConnectionResult(NamedTuple):
     message: str
 
 
-def provider_test_connection(*, provider: SisProvider) -> ConnectionResult:
+def provider_test_connection(*, provider: SisProvider, actor: str = "system") -> ConnectionResult:
     try:
         connector = build_connector(
             provider.provider_type, connector_config(provider), options=provider.options
         )
-        return ConnectionResult(True, connector.test_connection())
+        result = ConnectionResult(True, connector.test_connection())
     except ConnectorError as exc:
-        return ConnectionResult(False, exc.message)
+        result = ConnectionResult(False, exc.message)
+    audit_record(
+        "provider.tested",
+        actor=actor,
+        target=provider,
+        outcome=SUCCESS if result.success else FAILURE,
+        message=result.message,
+    )
+    return result

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 
 from connectors.base import ConnectorError
 from connectors.oneroster_csv.upload import check_upload
+from sis_sync.audit import audit_record
 from sis_sync.errors import BadRequest
 from sis_sync.models import ProviderType, SisProvider, Tenant
 from sis_sync.provider_config import merged, validate_config, validate_options
@@ -29,6 +30,7 @@ def provider_create(
     options: dict[str, Any] | None = None,
     sync_schedule: str | None = None,
     enabled: bool = True,
+    actor: str = "system",
 ) -> SisProvider:
     if not name or not name.strip():
         raise BadRequest("name is required")
@@ -45,6 +47,7 @@ def provider_create(
         with transaction.atomic():
             provider.save()
             schedule_sync(provider)
+            audit_record("provider.created", actor=actor, target=provider)
     except IntegrityError:
         raise BadRequest(f"{tenant.slug} already has a provider named {name!r}") from None
     return provider
@@ -58,7 +61,18 @@ def provider_update(
     options: dict[str, Any] | None = None,
     sync_schedule: str | None | object = ...,
     enabled: bool | None = None,
+    actor: str = "system",
 ) -> SisProvider:
+    changed = [
+        field
+        for field, value in (
+            ("name", name),
+            ("config", config),
+            ("options", options),
+            ("enabled", enabled),
+        )
+        if value is not None
+    ] + (["syncSchedule"] if sync_schedule is not ... else [])
     if name is not None:
         provider.name = name.strip()
     if config is not None:
@@ -74,12 +88,19 @@ def provider_update(
     with transaction.atomic():
         provider.save()
         schedule_sync(provider)
+        # Field names only: a config change may carry a secret, its value is never recorded.
+        audit_record("provider.updated", actor=actor, target=provider, details={"changed": changed})
     return provider
 
 
-def provider_disable(*, provider: SisProvider) -> SisProvider:
+def provider_disable(*, provider: SisProvider, actor: str = "system") -> SisProvider:
     """What deleting a provider does: it stops syncing; its runs and roster links stay."""
-    return provider_update(provider=provider, enabled=False)
+    provider.enabled = False
+    with transaction.atomic():
+        provider.save(update_fields=["enabled", "updated_at"])
+        schedule_sync(provider)
+        audit_record("provider.disabled", actor=actor, target=provider)
+    return provider
 
 
 def upload_provider_get_or_create(*, tenant: Tenant) -> SisProvider:

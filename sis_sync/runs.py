@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from sis_sync import locks, metrics
+from sis_sync.audit import audit_record
 from sis_sync.errors import BadRequest, SyncError
 from sis_sync.models import PlannedDeactivation, RunPhase, RunStatus, SisProvider, SisSyncRun
 from sis_sync.models.runs import ACTIVE_STATUSES
@@ -63,6 +64,13 @@ def run_finish(
     if not run.dry_run:
         SisProvider.objects.filter(pk=run.provider_id).update(last_sync_at=now, last_status=status)
     log.info("run ended: %s", status, extra={"run_id": run.pk, "provider_id": run.provider_id})
+    audit_record(
+        "sync.finished",
+        actor="system",
+        target=run,
+        outcome=status.lower(),
+        message=message[:2000],
+    )
     if status != RunStatus.HELD:
         provider_type = (
             SisProvider.objects.filter(pk=run.provider_id)
@@ -122,6 +130,7 @@ def run_approve(*, run: SisSyncRun, decided_by: str) -> SisSyncRun:
         loader.apply(load_context(run))
         remember_state(run)
         transaction.on_commit(partial(sync_after_applied, run_id=run.pk))
+        audit_record("run.approved", actor=decided_by, target=run)
         rejected = sum(v.get("rejected", 0) for v in run.stats.values() if isinstance(v, dict))
         run_finish(
             run,
@@ -144,6 +153,7 @@ def run_discard(*, run: SisSyncRun, decided_by: str) -> SisSyncRun:
         extra={"decided_by": decided_by},
     ):
         raise BadRequest(f"Run {run.pk} is {run.status}, not HELD: only a held run is discarded")
+    audit_record("run.discarded", actor=decided_by, target=run)
     return run
 
 
@@ -170,6 +180,7 @@ def sync_cancel(*, provider: SisProvider, cancelled_by: str = "") -> SisSyncRun:
     if not run_finish(run, RunStatus.CANCELLED, message):
         run.refresh_from_db()
         raise SyncError(f"Run {run.pk} already ended ({run.status})")
+    audit_record("sync.cancelled", actor=cancelled_by or "system", target=run)
     if run.task_id:
         from config.celery import app
 

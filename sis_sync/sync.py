@@ -24,6 +24,7 @@ from connectors.base import ConnectorError, EntityMode
 from connectors.registry import build_connector
 from loader.context import OptionsError
 from sis_sync import locks, metrics
+from sis_sync.audit import REFUSED, audit_record
 from sis_sync.errors import AlreadyRunning, BadRequest
 from sis_sync.logs import log_context
 from sis_sync.models import RunMode, RunPhase, RunStatus, SisProvider, SisSyncRun
@@ -78,16 +79,31 @@ def sync_start(
     with transaction.atomic():
         SisProvider.objects.select_for_update().get(pk=provider.pk)
         active = provider.runs.filter(status__in=ACTIVE_STATUSES).order_by("id").first()
-        if active is not None:
-            raise AlreadyRunning(active.pk)
-        return SisSyncRun.objects.create(
-            provider=provider,
-            mode=mode,
-            dry_run=dry_run,
-            entities=list(entities or []),
-            is_manual=is_manual,
-            triggered_by=triggered_by,
-        )
+        if active is None:
+            run = SisSyncRun.objects.create(
+                provider=provider,
+                mode=mode,
+                dry_run=dry_run,
+                entities=list(entities or []),
+                is_manual=is_manual,
+                triggered_by=triggered_by,
+            )
+            audit_record(
+                "sync.started",
+                actor=triggered_by or "scheduler",
+                target=run,
+                tenant=provider.tenant_id,
+                details={"mode": mode, "dryRun": dry_run, "manual": is_manual},
+            )
+            return run
+    audit_record(
+        "sync.started",
+        actor=triggered_by or "scheduler",
+        target=provider,
+        outcome=REFUSED,
+        message=f"already running (run {active.pk})",
+    )
+    raise AlreadyRunning(active.pk)
 
 
 def sync_upload(

@@ -1,5 +1,6 @@
 """Models: tenants, the platform roster, the external-identity map, providers and sync runs."""
 
+from sis_sync.models.access import AdminRole, AuditEvent, Membership
 from sis_sync.models.metrics import MetricCounter
 from sis_sync.models.providers import ProviderType, SisProvider
 from sis_sync.models.roster import (
@@ -16,6 +17,9 @@ from sis_sync.models.runs import PlannedDeactivation, RunMode, RunPhase, RunStat
 from sis_sync.models.tenants import Tenant
 
 __all__ = [
+    "AdminRole",
+    "AuditEvent",
+    "Membership",
     "Classroom",
     "Enrollment",
     "EntityType",

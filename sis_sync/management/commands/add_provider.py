@@ -54,6 +54,7 @@ class Command(SisCommand):
             options=provider_options,
             sync_schedule=options["schedule"],
             enabled=not options["disabled"],
+            actor="command line",
         )
         if provider.pk is None:
             raise CommandError("the provider was not saved", returncode=EXIT_BAD_INPUT)

@@ -18,7 +18,7 @@ class Command(SisCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         provider = self.get_provider(options["provider_id"])
-        result = provider_test_connection(provider=provider)
+        result = provider_test_connection(provider=provider, actor="command line")
         if result.success:
             self.stdout.write(f"OK: {result.message}")
             return

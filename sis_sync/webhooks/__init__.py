@@ -1,0 +1,1 @@
+"""Provider webhooks (SPEC §6)."""
