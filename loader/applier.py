@@ -7,19 +7,35 @@ staging rows' actions and the run's planned deactivations, and decides nothing i
 from __future__ import annotations
 
 from loader.context import LoadContext
-from loader.db import allocate_ids, analyze, db_now, execute, json_items, q
-from loader.entities import IDENTITY, ORDER, PERSON_SCHOOL, PLANNED, USERS, EntitySpec
+from loader.db import (
+    allocate_ids,
+    analyze,
+    check_constraints_now,
+    db_now,
+    execute,
+    is_postgres,
+    json_items,
+    q,
+    tune_transaction,
+)
+from loader.entities import IDENTITY, ORDER, PERSON_SCHOOL, PLANNED, SPECS, USERS, EntitySpec
 from loader.planner import resolve_references
 
 CHANGED = "('create', 'update', 'reactivate')"
 
 
 def apply(ctx: LoadContext) -> None:
+    tune_transaction()
+    check_constraints_now()
     now = db_now(ctx.now)
     for spec in ORDER:
         if ctx.included(spec.name):
-            resolve_references(ctx, spec)
-            _create(ctx, spec, now)
+            if is_postgres():
+                resolve_references(ctx, spec, actions=("update", "reactivate"))
+                _create_postgres(ctx, spec, now)
+            else:
+                resolve_references(ctx, spec)
+                _create(ctx, spec, now)
             _link(ctx, spec, now)
             # The children's joins go through the identity map this transaction just grew.
             analyze([IDENTITY, spec.target])
@@ -35,7 +51,48 @@ def apply(ctx: LoadContext) -> None:
         )
 
 
+def _create_postgres(ctx: LoadContext, spec: EntitySpec, now: object) -> None:
+    """Creates the run's new entities and their identities in one statement.
+
+    Ids come from the target's sequence as the rows are read and parent ids from the identity
+    map (parents were created first), so the staging rows are never rewritten for either.
+    """
+    joins, params, resolved = "", [], {}
+    for n, ref in enumerate(spec.references):
+        joins += (
+            f" LEFT JOIN {IDENTITY} p{n} ON p{n}.provider_id = %s AND p{n}.entity_type = %s "
+            f"AND p{n}.external_id = s.{q(ref.column)}"
+        )
+        params += [ctx.provider_id, SPECS[ref.entity].type]
+        resolved[ref.id_column] = f"coalesce(s.{q(ref.id_column)}, p{n}.entity_id)"
+    picked = ", ".join(f"{resolved.get(c, f's.{q(c)}')} AS {q(c)}" for c in spec.fields)
+    columns = ", ".join(q(c) for c in spec.fields)
+    execute(
+        f"WITH new AS MATERIALIZED (SELECT nextval(pg_get_serial_sequence(%s, 'id')) AS id, "
+        f"s.external_id, {picked} FROM {spec.staging} s{joins} "
+        f"WHERE s.run_id = %s AND s.action = 'create'), "
+        f"made AS (INSERT INTO {spec.target} (id, tenant_id, {columns}, is_active, "
+        f"deactivated_at, created_at, updated_at) "
+        f"SELECT id, %s, {columns}, TRUE, NULL, %s, %s FROM new) "
+        f"INSERT INTO {IDENTITY} (tenant_id, provider_id, entity_type, external_id, entity_id, "
+        f"created_at) SELECT %s, %s, %s, external_id, id, %s FROM new",
+        [
+            spec.target,
+            *params,
+            ctx.run_id,
+            ctx.tenant_id,
+            now,
+            now,
+            ctx.tenant_id,
+            ctx.provider_id,
+            spec.type,
+            now,
+        ],
+    )
+
+
 def _create(ctx: LoadContext, spec: EntitySpec, now: object) -> None:
+    """The same on SQLite: ids written into staging first, then the entities and identities."""
     allocate_ids(spec.staging, spec.target, ctx.run_id)
     columns = ", ".join(q(c) for c in spec.fields)
     execute(
@@ -44,14 +101,21 @@ def _create(ctx: LoadContext, spec: EntitySpec, now: object) -> None:
         f"FROM {spec.staging} WHERE run_id = %s AND action = 'create' ORDER BY id",
         [ctx.tenant_id, now, now, ctx.run_id],
     )
-
-
-def _link(ctx: LoadContext, spec: EntitySpec, now: object) -> None:
-    """Remembers the external id of every entity this run created or matched by email/number."""
     execute(
         f"INSERT INTO {IDENTITY} (tenant_id, provider_id, entity_type, external_id, entity_id, "
         f"created_at) SELECT %s, %s, %s, external_id, entity_id, %s FROM {spec.staging} "
-        f"WHERE run_id = %s AND matched_by <> 'external_id' AND action IN {CHANGED}",
+        f"WHERE run_id = %s AND action = 'create'",
+        [ctx.tenant_id, ctx.provider_id, spec.type, now, ctx.run_id],
+    )
+
+
+def _link(ctx: LoadContext, spec: EntitySpec, now: object) -> None:
+    """Remembers the external id of every existing entity this run matched by email/number."""
+    execute(
+        f"INSERT INTO {IDENTITY} (tenant_id, provider_id, entity_type, external_id, entity_id, "
+        f"created_at) SELECT %s, %s, %s, external_id, entity_id, %s FROM {spec.staging} "
+        f"WHERE run_id = %s AND matched_by NOT IN ('external_id', 'new') "
+        f"AND action IN {CHANGED}",
         [ctx.tenant_id, ctx.provider_id, spec.type, now, ctx.run_id],
     )
 
@@ -68,26 +132,34 @@ def _update(ctx: LoadContext, spec: EntitySpec, now: object) -> None:
 
 
 def _replace_schools(ctx: LoadContext) -> None:
-    """Sets each changed person's schools, as far as this provider knows them, to the source's."""
+    """Sets each changed person's schools, as far as this provider knows them, to the source's.
+
+    People are found through the identity map, which by now holds every changed user
+    (the created ones carry no entity id in staging on PostgreSQL).
+    """
     st = USERS.staging
+    person = (
+        f"JOIN {IDENTITY} um ON um.provider_id = %s AND um.entity_type = 'user' "
+        f"AND um.external_id = u.external_id"
+    )
     # Driven from the run's changed users (joins on indexes), never from every link.
     execute(
         f"DELETE FROM {PERSON_SCHOOL} WHERE id IN ("
-        f"SELECT ps.id FROM {st} u JOIN {PERSON_SCHOOL} ps ON ps.person_id = u.entity_id "
+        f"SELECT ps.id FROM {st} u {person} JOIN {PERSON_SCHOOL} ps ON ps.person_id = um.entity_id "
         f"JOIN {IDENTITY} m ON m.entity_id = ps.school_id AND m.provider_id = %s "
         f"AND m.entity_type = 'school' "
         f"WHERE u.run_id = %s AND u.action IN {CHANGED} AND NOT EXISTS ("
         f"SELECT 1 FROM {json_items('u.school_external_ids')} WHERE l.value = m.external_id))",
-        [ctx.provider_id, ctx.run_id],
+        [ctx.provider_id, ctx.provider_id, ctx.run_id],
     )
     execute(
         f"INSERT INTO {PERSON_SCHOOL} (person_id, school_id) "
-        f"SELECT DISTINCT u.entity_id, m.entity_id FROM {st} u "
+        f"SELECT DISTINCT um.entity_id, m.entity_id FROM {st} u {person} "
         f"CROSS JOIN {json_items('u.school_external_ids')} "
         f"JOIN {IDENTITY} m ON m.provider_id = %s AND m.entity_type = 'school' "
         f"AND m.external_id = l.value "
         f"WHERE u.run_id = %s AND u.action IN {CHANGED} AND NOT EXISTS ("
-        f"SELECT 1 FROM {PERSON_SCHOOL} ps WHERE ps.person_id = u.entity_id "
+        f"SELECT 1 FROM {PERSON_SCHOOL} ps WHERE ps.person_id = um.entity_id "
         f"AND ps.school_id = m.entity_id)",
-        [ctx.provider_id, ctx.run_id],
+        [ctx.provider_id, ctx.provider_id, ctx.run_id],
     )

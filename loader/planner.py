@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from loader.context import LoadContext
-from loader.db import analyze, execute, json_items, q, rows
+from loader.db import analyze, execute, json_items, q, rows, tune_transaction
 from loader.entities import (
     IDENTITY,
     ORDER,
@@ -24,6 +24,7 @@ from loader.entities import (
 from loader.holds import hold_reasons
 from loader.validate import validate
 
+WRITTEN = ("create", "update", "reactivate")  # the actions that write an entity
 STAT_KEYS = ("created", "updated", "unchanged", "deactivated", "reactivated", "rejected")
 ACTION_STAT = {
     "create": "created",
@@ -48,6 +49,7 @@ class Plan:
 
 
 def plan(ctx: LoadContext) -> Plan:
+    tune_transaction()
     analyze([s.staging for s in ORDER] + [s.target for s in ORDER] + [IDENTITY])
     for spec in ORDER:
         if ctx.included(spec.name):
@@ -60,15 +62,18 @@ def plan(ctx: LoadContext) -> Plan:
     return Plan(stats, hold_reasons(ctx, stats))
 
 
-def resolve_references(ctx: LoadContext, spec: EntitySpec) -> None:
+def resolve_references(
+    ctx: LoadContext, spec: EntitySpec, actions: tuple[str, ...] = WRITTEN
+) -> None:
     """Fills the parent ids of the rows about to be written, where still empty (new parents)."""
     st = spec.staging
+    wanted = ", ".join(f"'{a}'" for a in actions)
     for ref in spec.references:
         parent = SPECS[ref.entity]
         execute(
             f"UPDATE {st} SET {ref.id_column} = m.entity_id FROM {IDENTITY} m "
             f"WHERE {st}.run_id = %s AND {st}.{ref.id_column} IS NULL "
-            f"AND {st}.action IN ('create', 'update', 'reactivate') "
+            f"AND {st}.action IN ({wanted}) "
             f"AND m.provider_id = %s AND m.entity_type = %s AND m.external_id = {st}.{ref.column}",
             [ctx.run_id, ctx.provider_id, parent.type],
         )
@@ -84,8 +89,10 @@ def _match(ctx: LoadContext, spec: EntitySpec) -> None:
 def _match_known(ctx: LoadContext, spec: EntitySpec) -> None:
     """Matches by external id, resolves parent ids and classifies, in one pass over staging.
 
-    Only records this provider sent before are touched here; one UPDATE writes each of them
-    once (entity id, parent ids, action), instead of one pass per step.
+    Only records this provider sent before are looked at here, and only those that need work
+    are written (entity id, parent ids, action): a record that changes nothing keeps its
+    action NULL and is counted as unchanged (see `_stats`). Writing every staging row again
+    was most of a no-change re-sync.
     """
     st, target = spec.staging, spec.target
     joins, join_params, picked, assigned = "", [], "", ""
@@ -101,18 +108,74 @@ def _match_known(ctx: LoadContext, spec: EntitySpec) -> None:
         resolved[ref.id_column] = f"p{n}.entity_id"
     theirs = ", ".join(f"e.{q(c)}" for c in spec.fields)
     ours = ", ".join(resolved.get(c, f"s.{q(c)}") for c in spec.fields)
+    changed = f"({theirs}) IS DISTINCT FROM ({ours})"
+    if spec is USERS:
+        schools, school_params = _school_sets(ctx)
+        joins += schools
+        join_params += school_params
+        changed += (
+            " OR coalesce(ss.created, 0) = 1 OR coalesce(ss.listed, 0) <> coalesce(ss.common, 0)"
+            " OR coalesce(ss.listed, 0) <> coalesce(ps.linked, 0)"
+        )
     execute(
         f"UPDATE {st} SET entity_id = x.entity_id, matched_by = 'external_id', "
         f"action = x.action{assigned} FROM ("
         f"SELECT s.id, m.entity_id{picked}, CASE "
         f"WHEN s.status <> 'active' THEN CASE WHEN e.is_active THEN 'deactivate' ELSE 'ignore' END "
         f"WHEN NOT e.is_active THEN 'reactivate' "
-        f"WHEN ({theirs}) IS DISTINCT FROM ({ours}) THEN 'update' ELSE 'unchanged' END AS action "
+        f"WHEN {changed} THEN 'update' END AS action "
         f"FROM {st} s JOIN {IDENTITY} m ON m.provider_id = %s AND m.entity_type = %s "
         f"AND m.external_id = s.external_id JOIN {target} e ON e.id = m.entity_id{joins} "
         f"WHERE s.run_id = %s AND NOT s.rejected AND NOT s.skipped) AS x "
-        f"WHERE {st}.id = x.id",
+        f"WHERE {st}.id = x.id AND x.action IS NOT NULL",
         [ctx.provider_id, spec.type, *join_params, ctx.run_id],
+    )
+
+
+def _school_sets(ctx: LoadContext) -> tuple[str, list[object]]:
+    """Joins telling, per staged user, whether its person's schools (as this provider knows
+    them) differ from the record's.
+
+    `ss.listed`: the known schools the record lists (a listed school outside the schoolFilter
+    is unknown here and does not count); `ss.common`: how many of those the person is linked
+    to; `ss.created`: the record lists a school this run creates; `ps.linked`: the person's
+    links to schools this provider knows. The sets are equal when listed = common = linked.
+    Computed for all users at once with hash joins, never per user.
+    """
+    st = USERS.staging
+    staged = (
+        f" LEFT JOIN (SELECT u.id, count(DISTINCT k.entity_id) AS listed, "
+        f"count(DISTINCT c.school_id) AS common, "
+        f"max(CASE WHEN n.id IS NULL THEN 0 ELSE 1 END) AS created "
+        f"FROM {st} u JOIN {IDENTITY} um ON um.provider_id = %s AND um.entity_type = 'user' "
+        f"AND um.external_id = u.external_id "
+        f"CROSS JOIN {json_items('u.school_external_ids')} "
+        f"LEFT JOIN {IDENTITY} k ON k.provider_id = %s AND k.entity_type = 'school' "
+        f"AND k.external_id = l.value "
+        f"LEFT JOIN {PERSON_SCHOOL} c ON c.person_id = um.entity_id AND c.school_id = k.entity_id "
+        f"LEFT JOIN sis_raw_schools n ON n.run_id = u.run_id AND n.external_id = l.value "
+        f"AND n.action = 'create' "
+        f"WHERE u.run_id = %s GROUP BY u.id) AS ss ON ss.id = s.id"
+    )
+    linked = (
+        f" LEFT JOIN (SELECT x.person_id, count(*) AS linked "
+        f"FROM {PERSON_SCHOOL} x JOIN {IDENTITY} k ON k.provider_id = %s "
+        f"AND k.entity_type = 'school' AND k.entity_id = x.school_id "
+        f"GROUP BY x.person_id) AS ps ON ps.person_id = m.entity_id"
+    )
+    return staged + linked, [ctx.provider_id, ctx.provider_id, ctx.run_id, ctx.provider_id]
+
+
+def _unknown(ctx: LoadContext, spec: EntitySpec, row: str) -> str:
+    """SQL: staged row `row` is not one this provider sent before (no identity for its id).
+
+    Needed because a known record that changes nothing is left untouched by `_match_known`
+    (its entity_id stays NULL, like a new record's).
+    """
+    return (
+        f"NOT EXISTS (SELECT 1 FROM {IDENTITY} known WHERE known.provider_id = "
+        f"{int(ctx.provider_id)} AND known.entity_type = '{spec.type}' "
+        f"AND known.external_id = {row}.external_id)"
     )
 
 
@@ -131,7 +194,7 @@ def _match_people(ctx: LoadContext, how: str, key: str, column: str, roles: str 
     role_params = [roles] if roles else []
     unmatched = (
         f"s.run_id = %s AND s.entity_id IS NULL AND NOT s.rejected AND NOT s.skipped "
-        f"AND s.status = 'active' AND s.{column} <> '' {role_s}"
+        f"AND s.status = 'active' AND s.{column} <> '' {role_s}AND {_unknown(ctx, USERS, 's')} "
     )
     execute(
         f"UPDATE {st} SET entity_id = c.person_id, matched_by = %s FROM ("
@@ -147,7 +210,8 @@ def _match_people(ctx: LoadContext, how: str, key: str, column: str, roles: str 
         f"  AND NOT EXISTS (SELECT 1 FROM {st} x WHERE x.run_id = %s AND x.entity_id = p.id) "
         f"  GROUP BY {person_key} HAVING count(*) = 1) AS pp ON pp.k = k.k"
         f") AS c WHERE {st}.run_id = %s AND {st}.entity_id IS NULL AND NOT {st}.rejected "
-        f"AND NOT {st}.skipped AND {st}.status = 'active' AND {key % st} = c.k {role_t}",
+        f"AND NOT {st}.skipped AND {st}.status = 'active' AND {key % st} = c.k {role_t}"
+        f"AND {_unknown(ctx, USERS, st)}",
         [
             how,
             ctx.run_id,
@@ -168,6 +232,7 @@ def _classify(ctx: LoadContext, spec: EntitySpec) -> None:
     """Classifies what `_match_known` did not: people linked by email or number, and the new."""
     st, target = spec.staging, spec.target
     live = f"{st}.run_id = %s AND NOT {st}.rejected AND NOT {st}.skipped"
+    new = f"{st}.status = 'active' AND {st}.entity_id IS NULL AND {_unknown(ctx, spec, st)}"
     if spec is USERS:
         execute(
             f"UPDATE {st} SET action = CASE WHEN e.is_active THEN 'update' ELSE 'reactivate' END "
@@ -179,44 +244,17 @@ def _classify(ctx: LoadContext, spec: EntitySpec) -> None:
         execute(
             f"UPDATE {st} SET rejected = TRUE, reason = 'no platform user matches it (by id, "
             "email or student number) and the provider does not create users (createUsers "
-            f"is off)' WHERE {live} AND {st}.status = 'active' AND {st}.entity_id IS NULL",
+            f"is off)' WHERE {live} AND {new}",
             [ctx.run_id],
         )
     execute(
-        f"UPDATE {st} SET action = 'create', matched_by = 'new' "
-        f"WHERE {live} AND {st}.status = 'active' AND {st}.entity_id IS NULL",
+        f"UPDATE {st} SET action = 'create', matched_by = 'new' WHERE {live} AND {new}",
         [ctx.run_id],
     )
     execute(
         f"UPDATE {st} SET action = 'ignore' "
         f"WHERE {live} AND {st}.status <> 'active' AND {st}.action IS NULL",
         [ctx.run_id],
-    )
-    if spec is USERS:
-        _classify_school_changes(ctx)
-
-
-def _classify_school_changes(ctx: LoadContext) -> None:
-    """A person whose schools (as this provider knows them) differ is updated, not unchanged.
-
-    Listed schools this provider does not know (outside the schoolFilter) do not count; schools
-    this run creates do.
-    """
-    st = USERS.staging
-    listed = json_items(f"{st}.school_external_ids")
-    execute(
-        f"UPDATE {st} SET action = 'update' WHERE {st}.run_id = %s AND {st}.action = 'unchanged' "
-        f"AND (EXISTS (SELECT 1 FROM {listed} JOIN {IDENTITY} m ON m.provider_id = %s "
-        f"  AND m.entity_type = 'school' AND m.external_id = l.value WHERE NOT EXISTS ("
-        f"  SELECT 1 FROM {PERSON_SCHOOL} ps WHERE ps.school_id = m.entity_id "
-        f"  AND ps.person_id = {st}.entity_id)) "
-        f"OR EXISTS (SELECT 1 FROM {listed} JOIN sis_raw_schools s ON s.run_id = {st}.run_id "
-        f"  AND s.external_id = l.value AND s.action = 'create') "
-        f"OR EXISTS (SELECT 1 FROM {PERSON_SCHOOL} ps JOIN {IDENTITY} m "
-        f"  ON m.entity_id = ps.school_id AND m.provider_id = %s AND m.entity_type = 'school' "
-        f"  WHERE ps.person_id = {st}.entity_id "
-        f"  AND m.external_id NOT IN (SELECT l.value FROM {listed})))",
-        [ctx.run_id, ctx.provider_id, ctx.provider_id],
     )
 
 
@@ -283,9 +321,10 @@ def _stats(ctx: LoadContext) -> dict[str, dict[str, int]]:
     for spec in ORDER:
         if not ctx.included(spec.name):
             continue
+        # A live row without an action is a known record that changes nothing (_match_known).
         for action, count in rows(
-            f"SELECT action, count(*) FROM {spec.staging} WHERE run_id = %s "
-            "AND action IS NOT NULL GROUP BY action",
+            f"SELECT coalesce(action, 'unchanged'), count(*) FROM {spec.staging} "
+            "WHERE run_id = %s AND NOT rejected AND NOT skipped GROUP BY 1",
             [ctx.run_id],
         ):
             if action in ACTION_STAT:
