@@ -73,6 +73,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"a database the run may drop and re-create (default {DEFAULT_URL})",
     )
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--no-rest",
+        action="store_true",
+        help="skip the REST extraction from the local OneRoster server",
+    )
     args = parser.parse_args(argv)
     try:
         sizes = [int(part.replace("_", "")) for part in args.students.split(",") if part.strip()]
@@ -127,7 +132,7 @@ def stat_problems(
     return problems
 
 
-def bench_size(students: int, url: str) -> dict[str, Any]:
+def bench_size(students: int, url: str, *, rest: bool = True) -> dict[str, Any]:
     from benchmarks.bundles import bundle_rows, changed_bundle, district_bundle
     from benchmarks.floor import floor_measure
     from benchmarks.measure import sync_by_command, sync_in_process
@@ -159,6 +164,13 @@ def bench_size(students: int, url: str) -> dict[str, Any]:
         progress(f"{students:,} students: {label}, in-process by stage")
         scenarios[key]["inProcess"] = sync_in_process(bundle=paths[key], tenant=TENANT)
 
+    rest_result = None
+    if rest:
+        from benchmarks.rest import rest_measure
+
+        progress(f"{students:,} students: REST extraction from the local OneRoster server")
+        rest_result = rest_measure(bundle, tenant=f"{TENANT}-rest")
+
     for key, _ in SCENARIOS:
         total_rows = sum((changed_rows if key == "changed" else rows).values())
         result = scenarios[key]
@@ -184,6 +196,7 @@ def bench_size(students: int, url: str) -> dict[str, Any]:
                 scenarios["noChange"]["command"]["seconds"] / floor["noChange"]["seconds"], 2
             ),
         },
+        "restExtraction": rest_result,
         "databaseBytesAfterCommandRuns": database_bytes,
         "rosterBytes": roster_bytes,
         "largestTables": biggest,
@@ -307,6 +320,17 @@ def render(report: dict[str, Any]) -> str:
             f"{table} {nbytes / MB:,.0f}" for table, nbytes in size["largestTables"].items()
         )
         lines.append(f"  largest tables (MB): {biggest}")
+        rest = size.get("restExtraction")
+        if rest:
+            lines.append(
+                "  REST extraction (local OneRoster server, "
+                f"{rest['latencySeconds'] * 1000:.0f} ms a page, {rest['pageSize']:,} a page, "
+                f"{rest['concurrency']} at a time): "
+                f"{rest['seconds']:.1f} s for {rest['pages']:,} pages, "
+                f"{rest['rowsPerSecond']:,} rows/s; latency bound {rest['boundSeconds']:.1f} s "
+                f"(ours/bound {rest['oursOverBound']}), one page at a time "
+                f"{rest['sequentialBoundSeconds']:.1f} s"
+            )
     lines += ["", "SPEC §8 targets"]
     for row in report["targets"]:
         measured = "not run" if row["measured"] is None else f"{row['measured']:,}"
@@ -337,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         facts = server_facts(args.database_url)
         for students in args.sizes:
             try:
-                sizes.append(bench_size(students, args.database_url))
+                sizes.append(bench_size(students, args.database_url, rest=not args.no_rest))
             except BenchError as exc:  # a failed sync: report it, go on with the next size
                 progress(f"{students:,} students: FAILED: {exc}")
                 sizes.append({"students": students, "error": str(exc)})

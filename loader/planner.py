@@ -56,6 +56,9 @@ def plan(ctx: LoadContext) -> Plan:
             validate(ctx, spec)
             _match(ctx, spec)
             _classify(ctx, spec)
+            # The statistics taken before classifying say every action is NULL; the joins
+            # that follow (children, apply) would plan for a handful of rows, not a district.
+            analyze([spec.staging])
     _plan_deactivations(ctx)
     _record_rejects(ctx)
     stats = _stats(ctx)
