@@ -32,13 +32,14 @@ def apply(ctx: LoadContext) -> None:
         if ctx.included(spec.name):
             if is_postgres():
                 resolve_references(ctx, spec, actions=("update", "reactivate"))
-                _create_postgres(ctx, spec, now)
+                grown = _create_postgres(ctx, spec, now)
             else:
                 resolve_references(ctx, spec)
-                _create(ctx, spec, now)
-            _link(ctx, spec, now)
-            # The children's joins go through the identity map this transaction just grew.
-            analyze([IDENTITY, spec.target])
+                grown = _create(ctx, spec, now)
+            grown += _link(ctx, spec, now)
+            if grown:
+                # The children's joins go through the identity map this transaction just grew.
+                analyze([IDENTITY, spec.target])
             _update(ctx, spec, now)
             if spec is USERS:
                 _replace_schools(ctx)
@@ -51,7 +52,7 @@ def apply(ctx: LoadContext) -> None:
         )
 
 
-def _create_postgres(ctx: LoadContext, spec: EntitySpec, now: object) -> None:
+def _create_postgres(ctx: LoadContext, spec: EntitySpec, now: object) -> int:
     """Creates the run's new entities and their identities in one statement.
 
     Ids come from the target's sequence as the rows are read and parent ids from the identity
@@ -67,7 +68,7 @@ def _create_postgres(ctx: LoadContext, spec: EntitySpec, now: object) -> None:
         resolved[ref.id_column] = f"coalesce(s.{q(ref.id_column)}, p{n}.entity_id)"
     picked = ", ".join(f"{resolved.get(c, f's.{q(c)}')} AS {q(c)}" for c in spec.fields)
     columns = ", ".join(q(c) for c in spec.fields)
-    execute(
+    return execute(
         f"WITH new AS MATERIALIZED (SELECT nextval(pg_get_serial_sequence(%s, 'id')) AS id, "
         f"s.external_id, {picked} FROM {spec.staging} s{joins} "
         f"WHERE s.run_id = %s AND s.action = 'create'), "
@@ -91,7 +92,7 @@ def _create_postgres(ctx: LoadContext, spec: EntitySpec, now: object) -> None:
     )
 
 
-def _create(ctx: LoadContext, spec: EntitySpec, now: object) -> None:
+def _create(ctx: LoadContext, spec: EntitySpec, now: object) -> int:
     """The same on SQLite: ids written into staging first, then the entities and identities."""
     allocate_ids(spec.staging, spec.target, ctx.run_id)
     columns = ", ".join(q(c) for c in spec.fields)
@@ -101,7 +102,7 @@ def _create(ctx: LoadContext, spec: EntitySpec, now: object) -> None:
         f"FROM {spec.staging} WHERE run_id = %s AND action = 'create' ORDER BY id",
         [ctx.tenant_id, now, now, ctx.run_id],
     )
-    execute(
+    return execute(
         f"INSERT INTO {IDENTITY} (tenant_id, provider_id, entity_type, external_id, entity_id, "
         f"created_at) SELECT %s, %s, %s, external_id, entity_id, %s FROM {spec.staging} "
         f"WHERE run_id = %s AND action = 'create'",
@@ -109,9 +110,9 @@ def _create(ctx: LoadContext, spec: EntitySpec, now: object) -> None:
     )
 
 
-def _link(ctx: LoadContext, spec: EntitySpec, now: object) -> None:
+def _link(ctx: LoadContext, spec: EntitySpec, now: object) -> int:
     """Remembers the external id of every existing entity this run matched by email/number."""
-    execute(
+    return execute(
         f"INSERT INTO {IDENTITY} (tenant_id, provider_id, entity_type, external_id, entity_id, "
         f"created_at) SELECT %s, %s, %s, external_id, entity_id, %s FROM {spec.staging} "
         f"WHERE run_id = %s AND matched_by NOT IN ('external_id', 'new') "
