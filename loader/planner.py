@@ -24,7 +24,9 @@ from loader.entities import (
 from loader.holds import hold_reasons
 from loader.validate import validate
 
-WRITTEN = ("create", "update", "reactivate")  # the actions that write an entity
+WRITTEN = ("create", "update", "reactivate")
+# Classifying more staging rows than this makes the statistics taken before it misleading.
+RESTATE_ROWS = 20_000  # the actions that write an entity
 STAT_KEYS = ("created", "updated", "unchanged", "deactivated", "reactivated", "rejected")
 ACTION_STAT = {
     "create": "created",
@@ -50,15 +52,16 @@ class Plan:
 
 def plan(ctx: LoadContext) -> Plan:
     tune_transaction()
-    analyze([s.staging for s in ORDER] + [s.target for s in ORDER] + [IDENTITY])
+    # The roster tables and the identity map were analysed by the load that grew them.
+    analyze([s.staging for s in ORDER if ctx.included(s.name)])
     for spec in ORDER:
         if ctx.included(spec.name):
             validate(ctx, spec)
-            _match(ctx, spec)
-            _classify(ctx, spec)
-            # The statistics taken before classifying say every action is NULL; the joins
-            # that follow (children, apply) would plan for a handful of rows, not a district.
-            analyze([spec.staging])
+            written = _match(ctx, spec) + _classify(ctx, spec)
+            if written >= RESTATE_ROWS:
+                # The statistics taken before classifying say every action is NULL; the
+                # joins that follow (children, apply) would plan for a handful of rows.
+                analyze([spec.staging])
     _plan_deactivations(ctx)
     _record_rejects(ctx)
     stats = _stats(ctx)
@@ -82,14 +85,18 @@ def resolve_references(
         )
 
 
-def _match(ctx: LoadContext, spec: EntitySpec) -> None:
-    _match_known(ctx, spec)
+def _match(ctx: LoadContext, spec: EntitySpec) -> int:
+    """Matches the staged records of one type; returns how many staging rows it wrote."""
+    written = _match_known(ctx, spec)
     if spec is USERS:
-        _match_people(ctx, "email", "lower(%s.email)", "email", roles=None)
-        _match_people(ctx, "student_number", "%s.student_number", "student_number", roles="student")
+        written += _match_people(ctx, "email", "lower(%s.email)", "email", roles=None)
+        written += _match_people(
+            ctx, "student_number", "%s.student_number", "student_number", roles="student"
+        )
+    return written
 
 
-def _match_known(ctx: LoadContext, spec: EntitySpec) -> None:
+def _match_known(ctx: LoadContext, spec: EntitySpec) -> int:
     """Matches by external id, resolves parent ids and classifies, in one pass over staging.
 
     Only records this provider sent before are looked at here, and only those that need work
@@ -120,7 +127,7 @@ def _match_known(ctx: LoadContext, spec: EntitySpec) -> None:
             " OR coalesce(ss.created, 0) = 1 OR coalesce(ss.listed, 0) <> coalesce(ss.common, 0)"
             " OR coalesce(ss.listed, 0) <> coalesce(ps.linked, 0)"
         )
-    execute(
+    return execute(
         f"UPDATE {st} SET entity_id = x.entity_id, matched_by = 'external_id', "
         f"action = x.action{assigned} FROM ("
         f"SELECT s.id, m.entity_id{picked}, CASE "
@@ -182,7 +189,7 @@ def _unknown(ctx: LoadContext, spec: EntitySpec, row: str) -> str:
     )
 
 
-def _match_people(ctx: LoadContext, how: str, key: str, column: str, roles: str | None) -> None:
+def _match_people(ctx: LoadContext, how: str, key: str, column: str, roles: str | None) -> int:
     """Links unmatched staged users to existing people by a unique key (SPEC §3 matching order).
 
     Only an unambiguous match counts: the key must belong to exactly one person of the tenant
@@ -199,7 +206,7 @@ def _match_people(ctx: LoadContext, how: str, key: str, column: str, roles: str 
         f"s.run_id = %s AND s.entity_id IS NULL AND NOT s.rejected AND NOT s.skipped "
         f"AND s.status = 'active' AND s.{column} <> '' {role_s}AND {_unknown(ctx, USERS, 's')} "
     )
-    execute(
+    return execute(
         f"UPDATE {st} SET entity_id = c.person_id, matched_by = %s FROM ("
         f"SELECT k.k, pp.person_id FROM ("
         f"  SELECT {staged_key} AS k FROM {st} s WHERE {unmatched} "
@@ -231,34 +238,36 @@ def _match_people(ctx: LoadContext, how: str, key: str, column: str, roles: str 
     )
 
 
-def _classify(ctx: LoadContext, spec: EntitySpec) -> None:
+def _classify(ctx: LoadContext, spec: EntitySpec) -> int:
     """Classifies what `_match_known` did not: people linked by email or number, and the new."""
     st, target = spec.staging, spec.target
     live = f"{st}.run_id = %s AND NOT {st}.rejected AND NOT {st}.skipped"
     new = f"{st}.status = 'active' AND {st}.entity_id IS NULL AND {_unknown(ctx, spec, st)}"
+    written = 0
     if spec is USERS:
-        execute(
+        written += execute(
             f"UPDATE {st} SET action = CASE WHEN e.is_active THEN 'update' ELSE 'reactivate' END "
             f"FROM {target} e WHERE {live} AND {st}.status = 'active' "
             f"AND {st}.matched_by <> 'external_id' AND e.id = {st}.entity_id",
             [ctx.run_id],
         )
     if spec is USERS and not ctx.options.create_users:
-        execute(
+        written += execute(
             f"UPDATE {st} SET rejected = TRUE, reason = 'no platform user matches it (by id, "
             "email or student number) and the provider does not create users (createUsers "
             f"is off)' WHERE {live} AND {new}",
             [ctx.run_id],
         )
-    execute(
+    written += execute(
         f"UPDATE {st} SET action = 'create', matched_by = 'new' WHERE {live} AND {new}",
         [ctx.run_id],
     )
-    execute(
+    written += execute(
         f"UPDATE {st} SET action = 'ignore' "
         f"WHERE {live} AND {st}.status <> 'active' AND {st}.action IS NULL",
         [ctx.run_id],
     )
+    return written
 
 
 def _plan_deactivations(ctx: LoadContext) -> None:
