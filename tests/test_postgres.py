@@ -65,3 +65,39 @@ def test_it_rolls_back_a_real_transaction_when_the_load_fails(
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM sis_raw_users WHERE run_id = %s", [run.pk])
         assert cursor.fetchone()[0] == 0
+
+
+def _staged_users(run_ids: list[int]) -> None:
+    with connection.cursor() as cursor:
+        for run_id in run_ids:
+            cursor.execute(
+                "INSERT INTO sis_raw_users (run_id, provider_id, line, external_id, status, raw, "
+                "role, given_name, middle_name, family_name, email, username, student_number, "
+                "grades, enabled, school_external_ids) VALUES (%s, 1, 2, %s, 'active', '{}', "
+                "'student', 'A', '', 'B', '', '', '', '', TRUE, '[]')",
+                [run_id, f"u-{run_id}"],
+            )
+
+
+def _users_table() -> tuple[int, list[int]]:
+    """The staging table's file (TRUNCATE gives it a new one, DELETE does not) and its runs."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_relation_filenode('sis_raw_users')")
+        filenode = cursor.fetchone()[0]
+        cursor.execute("SELECT run_id FROM sis_raw_users ORDER BY run_id")
+        return filenode, [row[0] for row in cursor.fetchall()]
+
+
+def test_it_truncates_staging_a_run_had_to_itself_and_deletes_when_shared() -> None:
+    from staging.writer import discard_run
+
+    _staged_users([901, 902])
+    before, _ = _users_table()
+
+    discard_run(901)  # run 902 (a held run, another provider's) still has rows there
+    shared, runs = _users_table()
+    discard_run(902)
+    alone, left = _users_table()
+
+    assert (shared, runs) == (before, [902])
+    assert alone != before and left == []

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from sis_sync.models import Classroom, Enrollment, Person, PersonSchool, RunStatus, School
+from sis_sync.models.roster import EntityType
 from tests import bundles
 from tests.factories import PersonFactory, TenantFactory
 from tests.sync_helpers import USER, changes, counts, entity_of, sync
@@ -514,4 +515,53 @@ def test_it_updates_a_teacher_whose_schools_changed(district: Path) -> None:
         PersonSchool.objects.filter(person_id=entity_of(run, USER, single["sourcedId"])).count()
         == 2
     )
+    assert changes(sync(district)) == 0
+
+
+def test_it_updates_a_person_who_swapped_one_school_for_another(district: Path) -> None:
+    sync(district)
+    users = bundles.read(district, "users")
+    schools = [o["sourcedId"] for o in bundles.read(district, "orgs") if o["type"] == "school"]
+    student = next(u for u in users if u["role"] == "student" and u["orgSourcedIds"] in schools)
+    elsewhere = next(s for s in schools if s != student["orgSourcedIds"])
+
+    def swap(rows: list[dict]) -> list[dict]:
+        for row in rows:
+            if row["sourcedId"] == student["sourcedId"]:
+                row["orgSourcedIds"] = elsewhere  # as many schools as before, not the same one
+        return rows
+
+    bundles.edit(district, "users", swap)
+    run = sync(district)
+
+    assert counts(run, "users")["updated"] == 1
+    linked = PersonSchool.objects.filter(person_id=entity_of(run, USER, student["sourcedId"]))
+    assert [link.school_id for link in linked] == [entity_of(run, EntityType.SCHOOL, elsewhere)]
+    assert changes(sync(district)) == 0
+
+
+def test_it_updates_a_person_moved_to_a_school_this_sync_creates(district: Path) -> None:
+    sync(district)
+    orgs = bundles.read(district, "orgs")
+    school = next(o for o in orgs if o["type"] == "school")
+    new_school = dict(school, sourcedId="school-new-1", name="New Academy", identifier="NEW-1")
+    bundles.write(district, "orgs", [*orgs, new_school], bundles.header(district, "orgs"))
+    student = next(u for u in bundles.read(district, "users") if u["role"] == "student")
+
+    def move(rows: list[dict]) -> list[dict]:
+        for row in rows:
+            if row["sourcedId"] == student["sourcedId"]:
+                row["orgSourcedIds"] = f"{row['orgSourcedIds']},school-new-1"
+        return rows
+
+    bundles.edit(district, "users", move)
+    run = sync(district)
+
+    assert counts(run, "schools")["created"] == 1
+    assert counts(run, "users")["updated"] == 1
+    person = entity_of(run, USER, student["sourcedId"])
+    names = set(
+        PersonSchool.objects.filter(person_id=person).values_list("school__name", flat=True)
+    )
+    assert "New Academy" in names and len(names) == 2
     assert changes(sync(district)) == 0
