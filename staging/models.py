@@ -2,14 +2,16 @@
 
 Written in bulk (COPY on PostgreSQL) by staging.writer, read by the loader with SQL. `run_id`
 and `provider_id` are plain columns without foreign-key constraints so COPY stays fast; rows
-are removed when their run no longer needs them (staging.cleanup). On PostgreSQL the tables are
-UNLOGGED: a crash loses staging, which a re-run rebuilds.
+are removed when their run no longer needs them (staging.writer.discard_run: TRUNCATE when the
+run had the table to itself, so no dead rows pile up). On PostgreSQL the tables are UNLOGGED:
+a crash loses staging, which a re-run rebuilds.
 
 Processing columns, set by the loader's plan step: `rejected` (a validation failed: see the
 run's rejects), `skipped` (outside the provider's schoolFilter / roles), `entity_id` (the
-platform entity it matched or will create), `action` (create, update, reactivate, unchanged,
-deactivate, ignore), `matched_by` (external_id, email, student_number, new) and `reason` (why
-validation rejected it).
+platform entity it matched), `action` (create, update, reactivate, deactivate, ignore; NULL on
+a record the provider sent before that changes nothing, which the plan leaves untouched),
+`matched_by` (external_id, email, student_number, new) and `reason` (why validation rejected
+it). The parent-id columns hold the parent's platform id once known.
 """
 
 from __future__ import annotations
