@@ -14,7 +14,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from sis_sync.models import ProviderType, Role, RunMode, RunStatus
+from sis_sync.models import EntityType, ProviderType, Role, RunMode, RunStatus
 from sis_sync.provider_config import masked
 from staging.records import ENTITIES
 
@@ -233,7 +233,7 @@ class ConnectionTestOut(serializers.Serializer):
 
 
 class RejectsQuery(serializers.Serializer):
-    entity = serializers.ChoiceField(choices=list(ENTITIES), required=False)
+    entity = serializers.ChoiceField(choices=EntityType.choices, required=False)
     format = serializers.ChoiceField(
         choices=["json", "csv"], required=False, help_text="csv: every reject, streamed."
     )

@@ -80,7 +80,7 @@ class TenantSyncView(TenantScoped):
             "runs": started.runs,
             "skipped": [
                 {"providerId": s.provider.pk, "name": s.provider.name, "reason": s.reason,
-                 "runId": s.runId}
+                 "runId": s.run_id}
                 for s in started.skipped
             ],
         }  # fmt: skip
