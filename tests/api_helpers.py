@@ -159,12 +159,22 @@ def secret_configs() -> dict[str, dict[str, Any]]:
 
 @pytest.fixture
 def public_dns(monkeypatch: pytest.MonkeyPatch) -> None:
-    """example.com names resolve to a public address, without asking DNS."""
+    """example.com names resolve to a public address, other names to nothing, without asking
+    DNS; address literals resolve as usual."""
+    import ipaddress
     import socket
 
     import connectors.netcheck
 
+    real = socket.getaddrinfo
+
     def getaddrinfo(host: str, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            pass
+        else:
+            return real(host, port, *args, **kwargs)
         if not str(host).endswith("example.com"):
             raise socket.gaierror(f"unknown host {host}")
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", port or 443))]
