@@ -126,11 +126,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["sis_sync.api.access.HasAdminRole"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.MultiPartParser",
-        "rest_framework.parsers.FormParser",
-    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_THROTTLE_CLASSES": ["sis_sync.api.access.ApiUserThrottle"],
     "DEFAULT_PAGINATION_CLASS": "sis_sync.api.pagination.LimitOffset",
     "EXCEPTION_HANDLER": "sis_sync.api.errors.exception_handler",

@@ -14,13 +14,10 @@ from django.urls import URLPattern, URLResolver
 from sis_sync.api import urls as api_urls
 from sis_sync.models import AdminRole, AuditEvent, RunStatus, SisSyncRun
 from sis_sync.providers import provider_create
-from tests.api_helpers import (  # noqa: F401 - fixtures
+from tests.api_helpers import (
     Api,
-    _fresh_throttle,
     assert_error,
     client_for,
-    north,
-    south,
     user_with_role,
 )
 
@@ -28,7 +25,8 @@ P, R, T = "{provider}", "{run}", "{tenant}"
 # (method, path under /api/v1/, JSON body); {tenant}, {provider}, {run} are north's.
 ENDPOINTS: list[tuple[str, str, Any]] = [
     ("GET", f"tenants/{T}/providers", None),
-    ("POST", f"tenants/{T}/providers", {"providerType": "ONEROSTER_CSV", "name": "N", "config": {}}),
+    ("POST", f"tenants/{T}/providers", {"providerType": "ONEROSTER_CSV", "name": "N",
+                                        "config": {}}),
     ("POST", "providers", {"tenantId": T, "providerType": "ONEROSTER_CSV", "name": "N",
                            "config": {}}),
     ("GET", f"providers/{P}", None),

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 from django_celery_beat.models import PeriodicTask
 
 from sis_sync.models import AuditEvent, SisProvider
-from tests.api_helpers import (  # noqa: F401 - fixtures
+from tests.api_helpers import (
     CLEVER_SECRET,
     CLEVER_TOKEN,
     ONEROSTER_SECRET,
-    SFTP_PASSWORD,
-    _fresh_throttle,
     assert_error,
-    north,
-    north_admin,
-    platform_admin,
-    public_dns,
-    secret_configs,
-    south,
-    south_admin,
 )
 
 
@@ -200,3 +192,41 @@ def test_unknown_paths_and_methods_answer_in_the_error_shape(north_admin) -> Non
     assert_error(north_admin.get("/api/v1/providers"), 405, "method_not_allowed")
     response = north_admin.post("/api/v1/providers", "x", content_type="text/plain")
     assert_error(response, 415, "unsupported_media_type")
+
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+API = {"clientId": "x", "clientSecret": "y", "tokenUrl": "https://sis.example.com/t"}
+NASTY_CONFIGS = [
+    ("ONEROSTER_API", {**API, "baseUrl": "https://[abc"}, "not a valid URL"),
+    ("ONEROSTER_API", {**API, "baseUrl": "https://sis.example.com:99999/x"}, "not a valid URL"),
+    ("ONEROSTER_API", {**API, "baseUrl": 5}, "must be text"),
+    ("ONEROSTER_API", {**API, "baseUrl": "https://sis.example.com", "pageSize": "x"}, "pageSize"),
+    ("CLASSLINK", {**API, "baseUrl": "https://sis.example.com", "authMethod": {}}, "authMethod"),
+    ("CLEVER", {"districtId": ["d"], "accessToken": "t"}, "districtId must be text"),
+    ("ONEROSTER_CSV", {"sftp": {"host": "sftp.example.com", "port": "abc", "username": "u",
+                                "password": "p", "hostKey": KEY}, "remotePath": "/x"}, "port"),
+    ("ONEROSTER_CSV", {"sftp": {"host": "sftp.example.com", "port": 70000, "username": "u",
+                                "password": "p", "hostKey": KEY}, "remotePath": "/x"}, "port"),
+    ("ONEROSTER_CSV", {"sftp": {"host": "sftp.example.com", "username": "u", "password": "p",
+                                "hostKey": KEY}, "remotePath": ["/x"]}, "remotePath"),
+    ("ONEROSTER_CSV", {"sftp": {"host": ["h"], "username": "u", "password": "p",
+                                "hostKey": KEY}, "remotePath": "/x"}, "host"),
+]  # fmt: skip
+NASTY_OPTIONS = [
+    {"deletionThreshold": {"users": "x"}},
+    {"deletionThreshold": 5},
+    {"updateThreshold": {"pets": 0.1}},
+    {"schoolFilter": [1, 2]},
+    {"createUsers": "yes"},
+]
+
+
+@pytest.mark.parametrize(("provider_type", "config", "says"), NASTY_CONFIGS)
+def test_odd_configs_are_400_never_500(north_admin, public_dns, provider_type, config, says):
+    response = _create(north_admin, providerType=provider_type, config=config)
+    assert says in assert_error(response, 400, "bad_request")["message"]
+
+
+@pytest.mark.parametrize("options", NASTY_OPTIONS)
+def test_odd_options_are_400_never_500(north_admin, options) -> None:
+    assert "options" in assert_error(_create(north_admin, options=options), 400)["message"]

@@ -9,12 +9,8 @@ import pytest
 
 from sis_sync.models import Classroom, Enrollment, Person, PersonSchool, School
 from tests import bundles
-from tests.api_helpers import (  # noqa: F401 - fixtures
-    _fresh_throttle,
+from tests.api_helpers import (
     assert_error,
-    north,
-    north_admin,
-    south,
 )
 from tests.sync_helpers import sync
 

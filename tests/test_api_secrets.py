@@ -17,18 +17,13 @@ from pathlib import Path
 import pytest
 
 from sis_sync.models import AuditEvent, SisProvider, SisSyncRun
-from tests.api_helpers import (  # noqa: F401 - fixtures
+from tests.api_helpers import (
     CLEVER_SECRET,
     CLEVER_TOKEN,
     ONEROSTER_SECRET,
     RESPONSES,
     SFTP_PASSWORD,
-    _fresh_throttle,
     leaked,
-    north,
-    platform_admin,
-    public_dns,
-    secret_configs,
 )
 from tests.fake_clever_server import FakeClever
 

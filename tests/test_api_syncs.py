@@ -13,12 +13,8 @@ import pytest
 from sis_sync.models import AuditEvent, RunStatus, SisProvider
 from sis_sync.sync import sync_start
 from tests import bundles
-from tests.api_helpers import (  # noqa: F401 - fixtures
-    _fresh_throttle,
+from tests.api_helpers import (
     assert_error,
-    north,
-    north_admin,
-    platform_admin,
 )
 
 

@@ -66,5 +66,5 @@ urlpatterns = [
     path(f"{T}/classes", tenants.ClassesView.as_view(), name="tenant-classes"),
     path(f"{T}/users", tenants.UsersView.as_view(), name="tenant-users"),
     path(f"{T}/enrollments", tenants.EnrollmentsView.as_view(), name="tenant-enrollments"),
-    re_path(r"^.*$", not_found_view, name="not-found"),
+    re_path(r"^[\s\S]*$", not_found_view, name="not-found"),  # newlines in paths too
 ]

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -254,6 +255,8 @@ def _saved_upload(upload: UploadedFile) -> Iterator[Path]:
 
 
 class ProviderUploadView(ApiView):
+    parser_classes = [MultiPartParser]
+
     @extend_schema(
         tags=SYNC_TAG,
         summary="Upload a OneRoster CSV bundle and sync it",
