@@ -10,6 +10,7 @@ fast and the same on every CI run.
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -59,7 +60,24 @@ def no_dns(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
-def test_every_operation_conforms_to_the_schema(settings, sample_bundle, no_dns) -> None:
+@pytest.fixture
+def connection_kept() -> Iterator[None]:
+    """Requests go straight to the WSGI app, not through Django's test client: keep Django from
+    closing the test's database connection (and its transaction) at the end of each request,
+    as the test client does."""
+    from django.core import signals
+    from django.db import close_old_connections
+
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+def test_every_operation_conforms_to_the_schema(
+    settings, sample_bundle, no_dns, connection_kept
+) -> None:
     from config.wsgi import application
 
     settings.SIS_SYNC_API_THROTTLE_RATE = "1000000/minute"
