@@ -147,3 +147,19 @@ def exercise(
         case.validate_response(response, checks=CHECKS, headers=headers)
 
     check()
+
+
+def test_the_schema_describes_every_route_and_the_docs_page_serves(client) -> None:
+    import yaml
+
+    schema = yaml.safe_load(client.get("/api/schema/").content)
+    paths = set(schema["paths"])
+    assert "/api/v1/providers/{providerId}/sync" in paths
+    assert "/api/v1/tenants/{tenantId}/sync/history" in paths
+    assert "/api/v1/sync/{tenantId}/start" in paths
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            assert operation.get("summary"), f"{method} {path} has no summary"
+            assert {"401", "403", "404"} <= set(operation["responses"]), f"{method} {path}"
+    docs = client.get("/api/docs/")
+    assert docs.status_code == 200 and b"swagger" in docs.content.lower()
