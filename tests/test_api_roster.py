@@ -113,3 +113,21 @@ def test_it_lists_schools_classes_and_enrollments(north_admin, north, synced) ->
     assert teachers["count"] == Enrollment.objects.filter(tenant=north, role="teacher").count()
     inactive = get(north_admin, "enrollments?active=false")
     assert inactive["count"] == Enrollment.objects.filter(tenant=north, is_active=False).count() > 0
+
+
+def test_a_page_costs_the_same_queries_whatever_its_size(north_admin, synced) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    provider = synced["run"].provider_id
+    for path in ("tenants/north/schools", "tenants/north/classes", "tenants/north/users",
+                 "tenants/north/enrollments", "tenants/north/providers",
+                 f"providers/{provider}/runs", "tenants/north/audit",
+                 "tenants/north/sync/history"):  # fmt: skip
+        counts = []
+        for limit in (1, 200):
+            with CaptureQueriesContext(connection) as queries:
+                page = north_admin.get(f"/api/v1/{path}?limit={limit}").json()
+            assert len(page["results"]) == min(limit, page["count"])
+            counts.append(len(queries))
+        assert counts[0] == counts[1] <= 10, (path, counts)
