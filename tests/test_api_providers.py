@@ -185,7 +185,7 @@ def test_it_refuses_bad_providers_with_the_error_shape(north_admin, public_dns) 
 def test_unknown_paths_and_methods_answer_in_the_error_shape(north_admin) -> None:
     assert_error(north_admin.get("/api/v1/nothing/here"), 404, "not_found")
     assert_error(north_admin.post("/api/v2/providers"), 404, "not_found")
-    assert_error(north_admin.get("/api/v1/providers/1/\nsync"), 404, "not_found")
+    assert_error(north_admin.get("/api/v1/providers/1/%0Async"), 404, "not_found")
     assert_error(north_admin.get("/api/v1/providers/12345"), 404, "not_found")
     assert_error(north_admin.get("/api/v1/tenants/nowhere/providers"), 404, "not_found")
     assert_error(north_admin.get("/api/v1/tenants/bad%00slug/providers"), 404, "not_found")
