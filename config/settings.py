@@ -103,6 +103,8 @@ SYNC_TASK_SOFT_TIME_LIMIT = SYNC_TASK_TIME_LIMIT - 60
 # On workers, extract the entity types of a connector that reads them separately (the OneRoster
 # REST connectors) as parallel tasks, joined before the load.
 SYNC_EXTRACT_SPLIT = env_bool("SYNC_EXTRACT_SPLIT", True)
+# Seconds before an extraction that hit a transient source error (timeout, 5xx) runs again.
+SYNC_RETRY_DELAY = env_int("SYNC_RETRY_DELAY", 60, minimum=0)
 
 # Redis: broker, locks and the semaphore. Unset = embedded mode: tasks run in-process.
 REDIS_URL = env_optional("REDIS_URL")

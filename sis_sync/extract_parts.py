@@ -30,6 +30,8 @@ from sis_sync.runs import MAX_ATTEMPTS, run_fail
 from sis_sync.sync import (
     PROGRESS_INTERVAL,
     RunStopped,
+    TryAgain,
+    after_attempts,
     check_announced,
     is_selective,
     stopped,
@@ -57,10 +59,17 @@ def pending_parts(run_id: int) -> list[str]:
     return [entity for entity in ENTITIES if entity in parts and not parts[entity]["done"]]
 
 
-def sync_extract_part(*, run_id: int, entity: str, worker: str = "") -> bool:
-    """Stages one entity type of a split run. True when it was the last part: the load follows."""
+def sync_extract_part(
+    *, run_id: int, entity: str, worker: str = "", retry_transient: bool = False
+) -> bool:
+    """Stages one entity type of a split run. True when it was the last part: the load follows.
+
+    With `retry_transient`, TryAgain on a transient source error before the part's last attempt
+    (as sync_extract does for a whole extraction).
+    """
     run = SisSyncRun.objects.select_related("provider").get(pk=run_id)
-    if not _begin(run, entity, worker):
+    attempt = _begin(run, entity, worker)
+    if not attempt:
         return False
     provider = run.provider
     heartbeat = _PartHeartbeat(run, entity)
@@ -89,7 +98,9 @@ def sync_extract_part(*, run_id: int, entity: str, worker: str = "") -> bool:
         stopped(run)
         return False
     except ConnectorError as exc:
-        run_fail(run, exc.message)
+        if retry_transient and not exc.permanent and attempt < MAX_ATTEMPTS:
+            raise TryAgain(exc.message) from exc
+        run_fail(run, exc.message + after_attempts(attempt, exc))
         return False
     except Exception as exc:
         log.exception("run %s: extraction of %s failed", run.pk, entity)
@@ -98,13 +109,13 @@ def sync_extract_part(*, run_id: int, entity: str, worker: str = "") -> bool:
     return _finish(run, entity, state_after, notes)
 
 
-def _begin(run: SisSyncRun, entity: str, worker: str) -> bool:
-    """Counts an attempt at the part; False if the run or the part is already over."""
+def _begin(run: SisSyncRun, entity: str, worker: str) -> int:
+    """Counts an attempt at the part and returns its number; 0 if the run or the part is over."""
     with transaction.atomic():
         locked = SisSyncRun.objects.select_for_update().get(pk=run.pk)
         part = (locked.progress or {}).get("parts", {}).get(entity)
         if locked.status != RunStatus.IN_PROGRESS or part is None or part["done"]:
-            return False
+            return 0
         part["attempts"] += 1
         part["worker"] = worker
         locked.save(update_fields=["progress"])
@@ -114,8 +125,8 @@ def _begin(run: SisSyncRun, entity: str, worker: str) -> bool:
             f"Extracting {entity} was interrupted {MAX_ATTEMPTS} times (worker lost or timed "
             "out); nothing from this sync was applied",
         )
-        return False
-    return True
+        return 0
+    return part["attempts"]
 
 
 def _finish(run: SisSyncRun, entity: str, state_after: dict[str, Any], notes: list[str]) -> bool:

@@ -31,6 +31,7 @@ from sis_sync.models import RunMode, RunPhase, RunStatus, SisProvider, SisSyncRu
 from sis_sync.models.runs import ACTIVE_STATUSES
 from sis_sync.providers import connector_config
 from sis_sync.runs import (
+    MAX_ATTEMPTS,
     count_attempt,
     release,
     run_fail,
@@ -50,6 +51,17 @@ PROGRESS_INTERVAL = 1.0  # seconds between progress writes (and lock renewals) t
 
 class RunStopped(Exception):
     """The run is no longer ours to continue (cancelled, reaped, lock lost): stop, apply nothing."""
+
+
+class TryAgain(Exception):  # noqa: N818 - a signal, not an error
+    """A transient source error stopped the extraction: run it again after a pause.
+
+    The run stays IN_PROGRESS and keeps its lock; the attempt cap ends it in the end.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class WaitForSlot(Exception):  # noqa: N818 - a signal, not an error
@@ -181,13 +193,20 @@ def _claim(run: SisSyncRun) -> None:
 
 
 def sync_extract(
-    *, run_id: int, on_progress: ProgressCallback | None = None, split: bool = False
+    *,
+    run_id: int,
+    on_progress: ProgressCallback | None = None,
+    split: bool = False,
+    retry_transient: bool = False,
 ) -> bool:
     """Pulls the source into staging. True when the next step should follow: the load, or, with
     `split` and a connector whose entity types are read separately, the parts that
     `extract_parts.pending_parts` lists (one task each, on any worker; see extract_parts).
 
     WaitForSlot when no service-wide slot is free (the run stays PENDING: try again later).
+    With `retry_transient`, TryAgain when the source failed in a way a later attempt may not
+    (`ConnectorError(permanent=False)`: timeouts, 5xx, dropped connections), until the run's
+    last attempt, which fails the run with the source's message.
     """
     run = SisSyncRun.objects.select_related("provider").get(pk=run_id)
     if run.status not in ACTIVE_STATUSES:
@@ -221,7 +240,13 @@ def sync_extract(
         stopped(run)
         return False
     except ConnectorError as exc:
-        run_fail(run, exc.message)
+        if retry_transient and not exc.permanent and run.attempts < MAX_ATTEMPTS:
+            discard_run(run.pk)
+            SisSyncRun.objects.filter(pk=run.pk, status=RunStatus.IN_PROGRESS).update(
+                progress={"retrying": exc.message, "attempt": run.attempts}
+            )
+            raise TryAgain(exc.message) from exc
+        run_fail(run, exc.message + after_attempts(run.attempts, exc))
         return False
     except Exception as exc:  # anything unforeseen still ends the run with a message
         log.exception("run %s: extraction failed", run.pk)
@@ -229,6 +254,11 @@ def sync_extract(
         return False
     SisSyncRun.objects.filter(pk=run.pk).update(attempts=0)
     return True
+
+
+def after_attempts(attempts: int, exc: ConnectorError) -> str:
+    """What a transient failure's message adds once the run has tried more than once."""
+    return f" (after {attempts} attempts)" if attempts > 1 and not exc.permanent else ""
 
 
 def stopped(run: SisSyncRun) -> None:

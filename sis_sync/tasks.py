@@ -25,7 +25,7 @@ from sis_sync.extract_parts import pending_parts, sync_extract_part
 from sis_sync.logs import log_context
 from sis_sync.models import SisProvider, SisSyncRun
 from sis_sync.runs import runs_reap
-from sis_sync.sync import WaitForSlot, sync_extract, sync_load, sync_start
+from sis_sync.sync import TryAgain, WaitForSlot, sync_extract, sync_load, sync_start
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +48,21 @@ def sync_task(name: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
 def sync_extract_task(self: Any, run_id: int) -> None:
     try:
         with log_context(run_id=run_id):
-            proceed = sync_extract(run_id=run_id, split=settings.SYNC_EXTRACT_SPLIT)
+            proceed = sync_extract(
+                run_id=run_id,
+                split=settings.SYNC_EXTRACT_SPLIT,
+                retry_transient=not self.request.is_eager,
+            )
     except WaitForSlot:
         # Not a failure: the run waits its turn. Backoff grows to a few minutes.
         delay = min(300, 5 * 2 ** min(self.request.retries, 6))
         raise self.retry(countdown=delay, max_retries=None) from None
+    except TryAgain as exc:
+        # A timeout, a 5xx, a dropped connection: the same run tries again after a pause
+        # (its attempt count ends it as a failure after MAX_ATTEMPTS). Workers only: in the
+        # embedded mode (eager tasks) the run fails at once, as a command-line sync does.
+        log.info("run %s: extraction will be retried: %s", run_id, exc.message)
+        raise self.retry(countdown=settings.SYNC_RETRY_DELAY, max_retries=None) from None
     if not proceed:
         return
     parts = pending_parts(run_id)
@@ -64,8 +74,17 @@ def sync_extract_task(self: Any, run_id: int) -> None:
 
 @sync_task("extract_part")
 def sync_extract_part_task(self: Any, run_id: int, entity: str) -> None:
-    with log_context(run_id=run_id):
-        last = sync_extract_part(run_id=run_id, entity=entity, worker=self.request.hostname or "")
+    try:
+        with log_context(run_id=run_id):
+            last = sync_extract_part(
+                run_id=run_id,
+                entity=entity,
+                worker=self.request.hostname or "",
+                retry_transient=not self.request.is_eager,
+            )
+    except TryAgain as exc:
+        log.info("run %s: extraction of %s will be retried: %s", run_id, entity, exc.message)
+        raise self.retry(countdown=settings.SYNC_RETRY_DELAY, max_retries=None) from None
     if last:
         _enqueue(sync_load_task, run_id)
 

@@ -15,7 +15,7 @@ from sis_sync.extract_parts import pending_parts, sync_extract_part
 from sis_sync.models import Person, ProviderType, RunStatus, SisProvider, SisSyncRun
 from sis_sync.providers import provider_create
 from sis_sync.runs import sync_cancel
-from sis_sync.sync import sync_extract, sync_load, sync_run_inline, sync_start
+from sis_sync.sync import TryAgain, sync_extract, sync_load, sync_run_inline, sync_start
 from sis_sync.tenants import tenant_get_or_create
 from staging.models import STAGING_MODELS
 from tests.fake_oneroster_server import FakeOneRoster, district_objects
@@ -152,3 +152,57 @@ def test_a_cancelled_split_run_stops_its_parts_and_applies_nothing(fake: FakeOne
 def test_a_selective_run_splits_only_what_it_asked_for(fake: FakeOneRoster) -> None:
     run = split_start(provider_for(fake), entities=["schools", "users"])
     assert pending_parts(run.pk) == ["schools", "users"]
+
+
+def test_a_part_that_meets_a_transient_error_asks_to_run_again(fake: FakeOneRoster) -> None:
+    run = split_start(provider_for(fake))
+    fake.inject("500", times=5, path="users")  # more than the HTTP client's own 4 retries
+
+    with pytest.raises(TryAgain, match="HTTP 500"):
+        sync_extract_part(run_id=run.pk, entity="users", retry_transient=True)
+    assert SisSyncRun.objects.get(pk=run.pk).status == RunStatus.IN_PROGRESS
+    assert sync_extract_part(run_id=run.pk, entity="users", retry_transient=True) is False
+    run.refresh_from_db()
+    assert run.progress["parts"]["users"] | {"rows": 0} == {
+        "rows": 0, "done": True, "attempts": 2, "worker": ""
+    }  # fmt: skip
+
+
+def test_a_part_failing_its_third_attempt_fails_the_run(fake: FakeOneRoster) -> None:
+    run = split_start(provider_for(fake))
+    fake.inject("500", times=1000, path="enrollments")
+    for _ in range(2):
+        with pytest.raises(TryAgain):
+            sync_extract_part(run_id=run.pk, entity="enrollments", retry_transient=True)
+
+    assert sync_extract_part(run_id=run.pk, entity="enrollments", retry_transient=True) is False
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILURE
+    assert run.error_message.endswith("after 5 tries (after 3 attempts)"), run.error_message
+
+
+def test_an_extraction_that_is_not_split_asks_to_run_again_too(fake: FakeOneRoster) -> None:
+    run = sync_start(provider=provider_for(fake), is_manual=True)
+    fake.inject("500", times=5, path="classes")
+
+    with pytest.raises(TryAgain):
+        sync_extract(run_id=run.pk, retry_transient=True)
+    assert SisSyncRun.objects.get(pk=run.pk).progress["retrying"].startswith("the OneRoster")
+    assert sync_extract(run_id=run.pk, retry_transient=True)
+    assert sync_load(run_id=run.pk).status == RunStatus.SUCCESS
+
+
+def test_in_process_a_transient_error_fails_the_run_at_once(
+    fake: FakeOneRoster, django_capture_on_commit_callbacks: Any
+) -> None:
+    from sis_sync.tasks import enqueue_run
+
+    fake.inject("500", times=5, path="users")
+    run = sync_start(provider=provider_for(fake), is_manual=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        enqueue_run(run.pk)  # eager tasks: the embedded mode
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILURE
+    assert run.error_message.endswith("after 5 tries"), run.error_message
