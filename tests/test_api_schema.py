@@ -163,3 +163,6 @@ def test_the_schema_describes_every_route_and_the_docs_page_serves(client) -> No
             assert {"401", "403", "404"} <= set(operation["responses"]), f"{method} {path}"
     docs = client.get("/api/docs/")
     assert docs.status_code == 200 and b"swagger" in docs.content.lower()
+    # Its scripts come from this service (drf-spectacular-sidecar), not from a CDN.
+    assert b"drf_spectacular_sidecar/swagger-ui-dist" in docs.content
+    assert b"cdn.jsdelivr.net" not in docs.content
