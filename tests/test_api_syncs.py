@@ -213,7 +213,7 @@ def test_held_runs_are_approved_or_discarded_through_http(
     assert approved.status_code == 200, approved.content
     assert approved.json()["status"] == "SUCCESS" and approved.json()["decidedBy"] == "nora"
     again = north_admin.post(f"/api/v1/runs/{held['id']}/approve")
-    assert "not HELD" in assert_error(again, 400, "bad_request")["message"]
+    assert "not HELD" in assert_error(again, 409, "conflict")["message"]
 
     bundles.drop_users(district, {s["sourcedId"] for s in bundles.students(district)[:200]})
     second = upload(
