@@ -186,12 +186,13 @@ class ProviderAdmin(TenantScopedAdmin):
     def _panel(self, request: HttpRequest, provider: SisProvider) -> dict[str, Any]:
         status = provider_sync_status(provider=provider)
         runs = list(provider.runs.order_by("-id")[:RECENT_RUNS])
+        shown = status.current or (runs[0] if runs else None)
         return {
             "provider": provider,
             "current": status.current,
-            "current_json": run_json(status.current),
-            "current_badge": badge(status.current.status) if status.current else "",
-            "latest": runs[0] if runs else None,
+            # The running sync if any, else the latest run (a dry run included).
+            "shown_json": run_json(shown),
+            "shown_badge": badge(shown.status) if shown else badge(""),
             "last_status_badge": badge(status.last_status),
             "last_sync_at": status.last_sync_at,
             "is_upload": provider.provider_type == ProviderType.ONEROSTER_CSV
