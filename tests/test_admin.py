@@ -161,6 +161,10 @@ def test_it_shows_a_platform_admin_every_tenant(pat: Client, south_sync: SisSync
     assert {p.tenant.slug for p in listing.result_list} == {"north", "south"}
     assert "tenant" in listing.list_display
     assert pat.get(change_url("sissyncrun", south_sync.pk)).status_code == 200
+    runs = pat.get(reverse("admin:sis_sync_sissyncrun_changelist")).context["cl"]
+    assert "tenant" in runs.list_display and [r.pk for r in runs.result_list] == [south_sync.pk]
+    audit = pat.get(reverse("admin:sis_sync_auditevent_changelist")).content.decode()
+    assert f'href="{change_url("sissyncrun", south_sync.pk)}">run {south_sync.pk}</a>' in audit
 
 
 def test_it_shows_nothing_to_staff_without_a_role(south_sync: SisSyncRun) -> None:
@@ -501,7 +505,7 @@ def test_a_run_page_shows_stats_paginated_rejects_and_a_csv(dana: Client, distri
     assert "unknown role &#x27;studnet&#x27;" in body or "unknown role 'studnet'" in body
     assert len(page.context["rejects_page"]) == 50
     assert page.context["stats"][2]["entity"] == "users"
-    assert page.context["stats"][2]["counts"][5] == run.stats["users"]["rejected"]
+    assert page.context["stats"][2]["counts"][5] == f"{run.stats['users']['rejected']:,}"
     second = dana.get(change_url("sissyncrun", run.pk) + "?rejects_page=2")
     assert [r.pk for r in second.context["rejects_page"]] == list(
         run.rejects.order_by("id").values_list("pk", flat=True)[50:100]

@@ -7,6 +7,9 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.text import Truncator
 
 from sis_sync.access import membership_set
 from sis_sync.admin.scoping import TenantScopedAdmin, is_platform, may_use
@@ -91,11 +94,14 @@ class MembershipAdmin(admin.ModelAdmin):
         obj._state.adding = False
 
 
+TARGET_PAGES = {"SisSyncRun": ("sissyncrun", "run"), "SisProvider": ("sisprovider", "provider")}
+
+
 @admin.register(AuditEvent)
 class AuditEventAdmin(TenantScopedAdmin):
     """The audit trail, read-only: who did what, to which provider or run, and how it ended."""
 
-    list_display = ("created_at", "actor", "action", "target", "outcome", "message")
+    list_display = ("created_at", "actor", "action", "target", "outcome", "short_message")
     list_filter = ("action", "outcome")
     search_fields = ("actor", "action", "target_id", "message")
     date_hierarchy = "created_at"
@@ -104,8 +110,19 @@ class AuditEventAdmin(TenantScopedAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return [f.name for f in self.opts.fields]
 
+    def get_list_display(self, request: HttpRequest) -> Any:
+        shown = list(super().get_list_display(request))
+        return [*shown[:2], "tenant", *shown[2:]] if is_platform(request) else shown
+
     @admin.display(description="Target")
     def target(self, event: AuditEvent) -> str:
-        if not event.target_type:
-            return "—"
-        return f"{event.target_type} {event.target_id}"
+        page = TARGET_PAGES.get(event.target_type)
+        if page is None or not event.target_id.isdigit():
+            return f"{event.target_type} {event.target_id}".strip() or "—"
+        name, label = page
+        url = reverse(f"admin:sis_sync_{name}_change", args=[event.target_id])
+        return format_html('<a href="{}">{} {}</a>', url, label, event.target_id)
+
+    @admin.display(description="Message")
+    def short_message(self, event: AuditEvent) -> str:
+        return Truncator(event.message).chars(90)

@@ -81,7 +81,7 @@ def stats_rows(stats: dict[str, Any]) -> list[dict[str, Any]]:
     for entity in STAT_ENTITIES:
         counts = stats.get(entity)
         if isinstance(counts, dict):
-            rows.append({"entity": entity, "counts": [counts.get(k, 0) for k in STAT_KEYS]})
+            rows.append({"entity": entity, "counts": [f"{counts.get(k, 0):,}" for k in STAT_KEYS]})
     return rows
 
 

@@ -269,6 +269,10 @@ class ProviderFormBase(forms.ModelForm):
     class Meta:
         model = SisProvider
         fields = ("tenant", "name", "provider_type", "enabled")
+        help_texts = {
+            "provider_type": "Where the roster comes from; its connection settings appear below.",
+            "enabled": "A disabled provider never syncs, by schedule or by hand.",
+        }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -50,6 +50,10 @@ class RosterAdmin(TenantScopedAdmin):
     class Media:
         css = {"all": ("sis_sync/admin.css",)}
 
+    def get_list_display(self, request: HttpRequest) -> Any:
+        shown = list(super().get_list_display(request))
+        return [*shown, "tenant"] if is_platform(request) else shown
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return [*(f.name for f in self.opts.fields if f.name != "id"), "external_ids"]
 

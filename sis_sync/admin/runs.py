@@ -59,21 +59,33 @@ ProviderFilter = scoped_filter(
 )
 
 
+class TriggerFilter(admin.SimpleListFilter):
+    title = "trigger"
+    parameter_name = "trigger"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> Any:
+        return (("manual", "Manual"), ("scheduled", "Scheduled"))
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() in ("manual", "scheduled"):
+            return queryset.filter(is_manual=self.value() == "manual")
+        return queryset
+
+
 @admin.register(SisSyncRun)
 class RunAdmin(TenantScopedAdmin):
     tenant_path = "provider__tenant"
     list_display = (
         "run",
-        "provider",
+        "provider_name",
         "status_badge",
-        "mode",
-        "dry_run",
+        "kind",
         "trigger",
         "started_at",
         "duration",
     )
     list_display_links = ("run",)
-    list_filter = ("status", "is_manual", "dry_run", "mode", ProviderFilter)
+    list_filter = ("status", TriggerFilter, "dry_run", "mode", ProviderFilter)
     list_select_related = ("provider", "provider__tenant")
     search_fields = ("triggered_by", "error_message")
     date_hierarchy = "created_at"
@@ -90,6 +102,22 @@ class RunAdmin(TenantScopedAdmin):
     @admin.display(description="Run", ordering="id")
     def run(self, run: SisSyncRun) -> str:
         return f"#{run.pk}"
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        shown = list(super().get_list_display(request))
+        return [*shown[:2], "tenant", *shown[2:]] if is_platform(request) else shown
+
+    @admin.display(description="District", ordering="provider__tenant__slug")
+    def tenant(self, run: SisSyncRun) -> str:
+        return run.provider.tenant.slug
+
+    @admin.display(description="Provider", ordering="provider__name")
+    def provider_name(self, run: SisSyncRun) -> str:
+        return run.provider.name
+
+    @admin.display(description="Mode", ordering="mode")
+    def kind(self, run: SisSyncRun) -> str:
+        return f"{run.mode}, dry run" if run.dry_run else run.mode
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, run: SisSyncRun) -> str:
