@@ -596,3 +596,19 @@ def test_it_leaves_no_temporary_upload_behind(
     leftovers = list((Path(settings.SIS_SYNC_DATA_DIR) / "tmp").glob("*"))
     assert SisProvider.objects.get(name="Files").bundle_path
     assert leftovers == []
+
+
+def test_the_audit_trail_names_only_the_fields_that_changed(dana: Client) -> None:
+    dana.post(reverse("admin:sis_sync_sisprovider_add"), clever_form())
+    provider = SisProvider.objects.get(name="Clever")
+    url = change_url("sisprovider", provider.pk)
+    unchanged = change_form(provider, schedule_preset="weekdays")
+
+    assert dana.post(url, unchanged).status_code == 302
+    assert not AuditEvent.objects.filter(action="provider.updated").exists()
+
+    dana.post(url, {**unchanged, "schedule_preset": "daily"})
+    event = AuditEvent.objects.get(action="provider.updated")
+    assert event.actor == "dana" and event.details == {"changed": ["syncSchedule"]}
+    provider.refresh_from_db()
+    assert provider.sync_schedule == "0 2 * * *"

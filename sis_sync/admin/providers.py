@@ -25,6 +25,7 @@ from sis_sync.connections import provider_test_connection
 from sis_sync.errors import SyncError
 from sis_sync.models import ProviderType, RunStatus, SisProvider, SisSyncRun
 from sis_sync.models.runs import ACTIVE_STATUSES
+from sis_sync.provider_config import merged
 from sis_sync.providers import (
     provider_create,
     provider_disable,
@@ -138,15 +139,19 @@ class ProviderAdmin(TenantScopedAdmin):
     def save_model(self, request: HttpRequest, obj: SisProvider, form: Any, change: bool) -> None:
         data = form.cleaned_data
         if change:
-            provider = provider_update(
-                provider=obj,
-                name=data["name"],
-                config=form.config_value,
-                options=form.options_value,
-                sync_schedule=form.schedule_value,
-                enabled=data["enabled"],
-                actor=actor(request),
-            )
+            # Only what changed, so the audit trail names the fields that really did.
+            config = form.config_value
+            changes: dict[str, Any] = {
+                "name": data["name"] if "name" in form.changed_data else None,
+                "enabled": data["enabled"] if "enabled" in form.changed_data else None,
+                "config": config if merged(obj.config, config) != obj.config else None,
+                "options": form.options_value if form.options_value != obj.options else None,
+            }
+            if form.schedule_value != obj.sync_schedule:
+                changes["sync_schedule"] = form.schedule_value
+            provider = obj
+            if any(value is not None for value in changes.values()) or "sync_schedule" in changes:
+                provider = provider_update(provider=obj, actor=actor(request), **changes)
         else:
             provider = provider_create(
                 tenant=data["tenant"],
