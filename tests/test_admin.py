@@ -441,6 +441,8 @@ def test_it_says_when_a_sync_is_already_running(dana: Client, north_files: SisPr
     status = dana.get(reverse("admin:sis_sync_sisprovider_status", args=[north_files.pk])).json()
     assert status["isRunning"] and status["currentRun"]["id"] == running.pk
     assert status["currentRun"]["status"] == "PENDING"
+    running_page = dana.get(change_url("sissyncrun", running.pk)).content.decode()
+    assert '<meta http-equiv="refresh" content="3">' in running_page
 
     cancelled = dana.post(
         reverse("admin:sis_sync_sisprovider_cancel", args=[north_files.pk]), follow=True
