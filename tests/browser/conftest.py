@@ -42,7 +42,11 @@ def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"CI=true: {message}")
         pytest.skip(message)
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    # A sync runs inside the button's request in the embedded mode: give a loaded CI machine
+    # time before an expectation gives up (Playwright's default is 5 s).
+    expect.set_options(timeout=TIMEOUT_MS)
 
     # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
     # still plain synchronous code, so Django's async-safety guard must not refuse them.
