@@ -614,3 +614,85 @@ def test_the_audit_trail_names_only_the_fields_that_changed(dana: Client) -> Non
     assert event.actor == "dana" and event.details == {"changed": ["syncSchedule"]}
     provider.refresh_from_db()
     assert provider.sync_schedule == "0 2 * * *"
+
+
+def test_it_builds_a_oneroster_api_config_from_its_fields(dana: Client, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.SIS_SYNC_ALLOW_PRIVATE_HOSTS = True  # a local address, as in development
+    form = {
+        "tenant": str(tenant_get_or_create(slug="north").pk),
+        "name": "District SIS",
+        "provider_type": "ONEROSTER_API",
+        "enabled": "on",
+        "create_users": "on",
+        "deactivate_missing": "on",
+        "cfg_ONEROSTER_API_baseUrl": "http://127.0.0.1:9/ims/oneroster/v1p1",
+        "cfg_ONEROSTER_API_authMethod": "oauth2",
+        "cfg_ONEROSTER_API_clientId": "sis-app",
+        "cfg_ONEROSTER_API_clientSecret": "s3cret",
+        "cfg_ONEROSTER_API_pageSize": "500",
+        # Fields of another type, left in the form by a user who changed their mind: ignored.
+        "cfg_CLEVER_districtId": "not-this-one",
+    }
+    missing = dana.post(reverse("admin:sis_sync_sisprovider_add"), form)
+    assert "config is missing tokenUrl" in missing.content.decode()
+
+    form["cfg_ONEROSTER_API_tokenUrl"] = "http://127.0.0.1:9/oauth/token"
+    assert dana.post(reverse("admin:sis_sync_sisprovider_add"), form).status_code == 302
+    assert SisProvider.objects.get().config == {
+        "baseUrl": "http://127.0.0.1:9/ims/oneroster/v1p1",
+        "authMethod": "oauth2",
+        "clientId": "sis-app",
+        "clientSecret": "s3cret",
+        "tokenUrl": "http://127.0.0.1:9/oauth/token",
+        "pageSize": 500,
+    }
+
+
+def test_it_keeps_a_stored_sftp_password_and_can_switch_to_uploads(dana: Client, settings) -> None:  # type: ignore[no-untyped-def]
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    settings.SIS_SYNC_ALLOW_PRIVATE_HOSTS = True
+    host_key = (
+        Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
+    sftp = {
+        "cfg_ONEROSTER_CSV_sftp__host": "127.0.0.1",
+        "cfg_ONEROSTER_CSV_sftp__port": "2222",
+        "cfg_ONEROSTER_CSV_sftp__username": "district",
+        "cfg_ONEROSTER_CSV_sftp__hostKey": host_key,
+        "cfg_ONEROSTER_CSV_remotePath": "/exports/oneroster",
+    }
+    base = {"name": "Nightly files", "enabled": "on", "create_users": "on"}
+    dana.post(
+        reverse("admin:sis_sync_sisprovider_add"),
+        {
+            **base,
+            **sftp,
+            "tenant": str(tenant_get_or_create(slug="north").pk),
+            "provider_type": "ONEROSTER_CSV",
+            "cfg_ONEROSTER_CSV_sftp__password": "pw-SECRET",
+        },
+    )
+    provider = SisProvider.objects.get()
+    url = change_url("sisprovider", provider.pk)
+    assert "pw-SECRET" not in dana.get(url).content.decode()
+
+    assert dana.post(url, {**base, **sftp, "deactivate_missing": ""}).status_code == 302
+    provider.refresh_from_db()
+    assert provider.config["sftp"] == {
+        "host": "127.0.0.1",
+        "port": 2222,
+        "username": "district",
+        "password": "pw-SECRET",
+        "hostKey": host_key,
+    }
+    assert provider.options["deactivateMissing"] is False
+
+    # No SFTP server any more: the provider takes uploaded bundles instead.
+    assert dana.post(url, base).status_code == 302
+    provider.refresh_from_db()
+    assert provider.config == {}
