@@ -696,3 +696,27 @@ def test_it_keeps_a_stored_sftp_password_and_can_switch_to_uploads(dana: Client,
     assert dana.post(url, base).status_code == 302
     provider.refresh_from_db()
     assert provider.config == {}
+
+
+def test_upload_and_sync_keeps_the_bundle_and_syncs_it(
+    dana: Client, sample_bundle: Path, tmp_path: Path, django_capture_on_commit_callbacks
+) -> None:
+    provider = provider_create(
+        tenant=tenant_get_or_create(slug="north"),
+        provider_type=ProviderType.ONEROSTER_CSV,
+        name="Files",
+        config={},
+    )
+    url = reverse("admin:sis_sync_sisprovider_upload", args=[provider.pk])
+    refused = dana.post(url, {"bundle": SimpleUploadedFile("b.zip", b"nope")}, follow=True)
+    assert messages_of(refused)[0].startswith("Upload refused: The upload is not a .zip file")
+    assert not provider.runs.exists()
+
+    data = zipped(sample_bundle, tmp_path / "b.zip")
+    with django_capture_on_commit_callbacks(execute=True):
+        dana.post(url, {"bundle": SimpleUploadedFile("b.zip", data)})
+    run = provider.runs.get()
+    assert run.status == RunStatus.SUCCESS and run.triggered_by == "dana"
+    provider.refresh_from_db()
+    assert Path(provider.bundle_path).read_bytes() == data
+    assert Person.objects.filter(tenant__slug="north").exists()

@@ -34,7 +34,7 @@ from sis_sync.providers import (
 )
 from sis_sync.runs import sync_cancel
 from sis_sync.selectors import provider_sync_status
-from sis_sync.sync import sync_start
+from sis_sync.sync import sync_start, sync_upload
 from sis_sync.tasks import enqueue_run
 
 RECENT_RUNS = 8
@@ -216,7 +216,7 @@ class ProviderAdmin(TenantScopedAdmin):
             + f"?provider={provider.pk}",
             "urls": {
                 name: reverse(f"admin:sis_sync_sisprovider_{name}", args=[provider.pk])
-                for name in ("sync", "test", "cancel", "status")
+                for name in ("sync", "test", "cancel", "status", "upload")
             },
             "may_act": self.has_change_permission(request, provider),
         }
@@ -230,6 +230,11 @@ class ProviderAdmin(TenantScopedAdmin):
                 "<int:object_id>/cancel/",
                 view(self.cancel_view),
                 name="sis_sync_sisprovider_cancel",
+            ),
+            path(
+                "<int:object_id>/upload/",
+                view(self.upload_view),
+                name="sis_sync_sisprovider_upload",
             ),
             path(
                 "<int:object_id>/status/",
@@ -270,6 +275,11 @@ class ProviderAdmin(TenantScopedAdmin):
         except SyncError as exc:
             messages.error(request, f"{what} not started: {exc.message}")
             return self._back(provider)
+        self._report_run(request, run, what)
+        return self._back(provider)
+
+    def _report_run(self, request: HttpRequest, run: SisSyncRun, what: str) -> None:
+        """A message for a run just started: queued, or (embedded mode) already finished."""
         run.refresh_from_db()
         link = self._run_link(run)
         if run.status in ACTIVE_STATUSES:
@@ -285,6 +295,29 @@ class ProviderAdmin(TenantScopedAdmin):
                 level,
                 format_html("{} ended {}: {} {}", what, run.status, link, run.error_message),
             )
+
+    def upload_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        return require_POST(self._upload)(request, object_id)
+
+    def _upload(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        """A new bundle, kept and synced in one step: what the API's upload endpoint does."""
+        provider = self._acting_on(request, object_id)
+        upload = request.FILES.get("bundle")
+        if upload is None:
+            messages.error(request, "Choose the bundle (.zip) to upload first.")
+            return self._back(provider)
+        try:
+            with uploaded_path(upload) as source:
+                run = sync_upload(
+                    provider=provider,
+                    source=source,
+                    triggered_by=actor(request),
+                    dry_run=request.POST.get("dry_run") == "1",
+                )
+        except SyncError as exc:
+            messages.error(request, f"Upload refused: {exc.message}")
+            return self._back(provider)
+        self._report_run(request, run, "Upload and sync")
         return self._back(provider)
 
     def test_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
