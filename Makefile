@@ -48,6 +48,9 @@ format: install
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
 
+# Minutes, on PostgreSQL (drops and re-creates the database sis_bench); not part of `make test`.
+# BENCH_ARGS="--students 10000,100000 --million" adds the 1,000,000-student district.
+BENCH_ARGS ?= --students 10000,100000
 bench: install
 	$(PY) -m benchmarks.run $(BENCH_ARGS)
 
