@@ -19,7 +19,7 @@ from loader.db import (
     tune_transaction,
 )
 from loader.entities import IDENTITY, ORDER, PERSON_SCHOOL, PLANNED, SPECS, USERS, EntitySpec
-from loader.planner import resolve_references
+from loader.planner import resolve_references, to_create
 
 CHANGED = "('create', 'update', 'reactivate')"
 
@@ -34,6 +34,7 @@ def apply(ctx: LoadContext) -> None:
                 resolve_references(ctx, spec, actions=("update", "reactivate"))
                 grown = _create_postgres(ctx, spec, now)
             else:
+                _mark_creates(ctx, spec)
                 resolve_references(ctx, spec)
                 grown = _create(ctx, spec, now)
             grown += _link(ctx, spec, now)
@@ -56,7 +57,8 @@ def _create_postgres(ctx: LoadContext, spec: EntitySpec, now: object) -> int:
     """Creates the run's new entities and their identities in one statement.
 
     Ids come from the target's sequence as the rows are read and parent ids from the identity
-    map (parents were created first), so the staging rows are never rewritten for either.
+    map (parents were created first), so the staging rows are never rewritten for either. New
+    people get their schools in the same statement.
     """
     joins, params, resolved = "", [], {}
     for n, ref in enumerate(spec.references):
@@ -68,13 +70,24 @@ def _create_postgres(ctx: LoadContext, spec: EntitySpec, now: object) -> int:
         resolved[ref.id_column] = f"coalesce(s.{q(ref.id_column)}, p{n}.entity_id)"
     picked = ", ".join(f"{resolved.get(c, f's.{q(c)}')} AS {q(c)}" for c in spec.fields)
     columns = ", ".join(q(c) for c in spec.fields)
+    schools, school_params = "", []
+    if spec is USERS:
+        picked += ", s.school_external_ids"
+        schools = (
+            f", schools AS (INSERT INTO {PERSON_SCHOOL} (person_id, school_id) "
+            f"SELECT DISTINCT new.id, m.entity_id FROM new "
+            f"CROSS JOIN {json_items('new.school_external_ids')} "
+            f"JOIN {IDENTITY} m ON m.provider_id = %s AND m.entity_type = 'school' "
+            f"AND m.external_id = l.value)"
+        )
+        school_params = [ctx.provider_id]
     return execute(
         f"WITH new AS MATERIALIZED (SELECT nextval(pg_get_serial_sequence(%s, 'id')) AS id, "
         f"s.external_id, {picked} FROM {spec.staging} s{joins} "
-        f"WHERE s.run_id = %s AND s.action = 'create'), "
+        f"WHERE s.run_id = %s AND {to_create(ctx, spec, 's')}), "
         f"made AS (INSERT INTO {spec.target} (id, tenant_id, {columns}, is_active, "
         f"deactivated_at, created_at, updated_at) "
-        f"SELECT id, %s, {columns}, TRUE, NULL, %s, %s FROM new) "
+        f"SELECT id, %s, {columns}, TRUE, NULL, %s, %s FROM new){schools} "
         f"INSERT INTO {IDENTITY} (tenant_id, provider_id, entity_type, external_id, entity_id, "
         f"created_at) SELECT %s, %s, %s, external_id, id, %s FROM new",
         [
@@ -84,6 +97,7 @@ def _create_postgres(ctx: LoadContext, spec: EntitySpec, now: object) -> int:
             ctx.tenant_id,
             now,
             now,
+            *school_params,
             ctx.tenant_id,
             ctx.provider_id,
             spec.type,
@@ -92,8 +106,19 @@ def _create_postgres(ctx: LoadContext, spec: EntitySpec, now: object) -> int:
     )
 
 
+def _mark_creates(ctx: LoadContext, spec: EntitySpec) -> None:
+    """SQLite: the rows to create are marked first, for the statements below to find them."""
+    st = spec.staging
+    execute(
+        f"UPDATE {st} SET action = 'create', matched_by = 'new' "
+        f"WHERE {st}.run_id = %s AND {to_create(ctx, spec, st)}",
+        [ctx.run_id],
+    )
+
+
 def _create(ctx: LoadContext, spec: EntitySpec, now: object) -> int:
-    """The same on SQLite: ids written into staging first, then the entities and identities."""
+    """The same on SQLite (no statement writes two tables): ids written into staging first,
+    then the entities and identities; new people's schools come with `_replace_schools`."""
     allocate_ids(spec.staging, spec.target, ctx.run_id)
     columns = ", ".join(q(c) for c in spec.fields)
     execute(
@@ -135,8 +160,9 @@ def _update(ctx: LoadContext, spec: EntitySpec, now: object) -> None:
 def _replace_schools(ctx: LoadContext) -> None:
     """Sets each changed person's schools, as far as this provider knows them, to the source's.
 
-    People are found through the identity map, which by now holds every changed user
-    (the created ones carry no entity id in staging on PostgreSQL).
+    People are found through the identity map, which by now holds every changed user. On
+    PostgreSQL the new people got their schools when they were created (their rows carry no
+    action: see loader.planner.to_create); on SQLite they are marked 'create' and come here.
     """
     st = USERS.staging
     person = (

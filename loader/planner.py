@@ -24,9 +24,9 @@ from loader.entities import (
 from loader.holds import hold_reasons
 from loader.validate import validate
 
-WRITTEN = ("create", "update", "reactivate")
+WRITTEN = ("create", "update", "reactivate")  # the actions that write an entity
 # Classifying more staging rows than this makes the statistics taken before it misleading.
-RESTATE_ROWS = 20_000  # the actions that write an entity
+RESTATE_ROWS = 20_000
 STAT_KEYS = ("created", "updated", "unchanged", "deactivated", "reactivated", "rejected")
 ACTION_STAT = {
     "create": "created",
@@ -156,15 +156,17 @@ def _school_sets(ctx: LoadContext) -> tuple[str, list[object]]:
     staged = (
         f" LEFT JOIN (SELECT u.id, count(DISTINCT k.entity_id) AS listed, "
         f"count(DISTINCT c.school_id) AS common, "
-        f"max(CASE WHEN n.id IS NULL THEN 0 ELSE 1 END) AS created "
+        f"max(CASE WHEN n.id IS NOT NULL AND k.entity_id IS NULL THEN 1 ELSE 0 END) AS created "
         f"FROM {st} u JOIN {IDENTITY} um ON um.provider_id = %s AND um.entity_type = 'user' "
         f"AND um.external_id = u.external_id "
         f"CROSS JOIN {json_items('u.school_external_ids')} "
         f"LEFT JOIN {IDENTITY} k ON k.provider_id = %s AND k.entity_type = 'school' "
         f"AND k.external_id = l.value "
         f"LEFT JOIN {PERSON_SCHOOL} c ON c.person_id = um.entity_id AND c.school_id = k.entity_id "
+        # A listed school unknown to the provider that this run creates (see to_create).
         f"LEFT JOIN sis_raw_schools n ON n.run_id = u.run_id AND n.external_id = l.value "
-        f"AND n.action = 'create' "
+        f"AND n.action IS NULL AND n.entity_id IS NULL AND n.status = 'active' "
+        f"AND NOT n.rejected AND NOT n.skipped "
         f"WHERE u.run_id = %s GROUP BY u.id) AS ss ON ss.id = s.id"
     )
     linked = (
@@ -186,6 +188,21 @@ def _unknown(ctx: LoadContext, spec: EntitySpec, row: str) -> str:
         f"NOT EXISTS (SELECT 1 FROM {IDENTITY} known WHERE known.provider_id = "
         f"{int(ctx.provider_id)} AND known.entity_type = '{spec.type}' "
         f"AND known.external_id = {row}.external_id)"
+    )
+
+
+def to_create(ctx: LoadContext, spec: EntitySpec, row: str) -> str:
+    """SQL: staged row `row` is one the plan creates (the run's condition is the caller's).
+
+    A record to create is live, active, matched to nothing and unknown to this provider. The
+    plan leaves it untouched, like an unchanged one: marking every row of a district's first
+    sync 'create' rewrote all of staging. The identity map changes only when a load of this
+    provider commits, after which a held plan is no longer approved, so this names the same
+    rows at approval as when the plan was made.
+    """
+    return (
+        f"{row}.action IS NULL AND {row}.entity_id IS NULL AND {row}.status = 'active' "
+        f"AND NOT {row}.rejected AND NOT {row}.skipped AND {_unknown(ctx, spec, row)}"
     )
 
 
@@ -239,7 +256,9 @@ def _match_people(ctx: LoadContext, how: str, key: str, column: str, roles: str 
 
 
 def _classify(ctx: LoadContext, spec: EntitySpec) -> int:
-    """Classifies what `_match_known` did not: people linked by email or number, and the new."""
+    """Classifies what `_match_known` did not: people linked by email or number, new records
+    the provider may not create, deleted records never loaded. The new are left untouched
+    (see `to_create`)."""
     st, target = spec.staging, spec.target
     live = f"{st}.run_id = %s AND NOT {st}.rejected AND NOT {st}.skipped"
     new = f"{st}.status = 'active' AND {st}.entity_id IS NULL AND {_unknown(ctx, spec, st)}"
@@ -258,10 +277,6 @@ def _classify(ctx: LoadContext, spec: EntitySpec) -> int:
             f"is off)' WHERE {live} AND {new}",
             [ctx.run_id],
         )
-    written += execute(
-        f"UPDATE {st} SET action = 'create', matched_by = 'new' WHERE {live} AND {new}",
-        [ctx.run_id],
-    )
     written += execute(
         f"UPDATE {st} SET action = 'ignore' "
         f"WHERE {live} AND {st}.status <> 'active' AND {st}.action IS NULL",
@@ -333,11 +348,14 @@ def _stats(ctx: LoadContext) -> dict[str, dict[str, int]]:
     for spec in ORDER:
         if not ctx.included(spec.name):
             continue
-        # A live row without an action is a known record that changes nothing (_match_known).
+        # A live row without an action is new (to_create) or changes nothing (_match_known).
         for action, count in rows(
-            f"SELECT coalesce(action, 'unchanged'), count(*) FROM {spec.staging} "
-            "WHERE run_id = %s AND NOT rejected AND NOT skipped GROUP BY 1",
-            [ctx.run_id],
+            f"SELECT coalesce(s.action, CASE WHEN s.entity_id IS NULL AND s.status = 'active' "
+            f"AND known.id IS NULL THEN 'create' ELSE 'unchanged' END), count(*) "
+            f"FROM {spec.staging} s LEFT JOIN {IDENTITY} known ON known.provider_id = %s "
+            f"AND known.entity_type = %s AND known.external_id = s.external_id "
+            "WHERE s.run_id = %s AND NOT s.rejected AND NOT s.skipped GROUP BY 1",
+            [ctx.provider_id, spec.type, ctx.run_id],
         ):
             if action in ACTION_STAT:
                 stats[spec.name][ACTION_STAT[action]] = count
