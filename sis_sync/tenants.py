@@ -55,11 +55,12 @@ def tenant_configure(
 
     Side effects: the tenant's provider schedules follow a new time zone; a new or changed
     limit gives free seats to waiting students now; removing it forgets the seat rows; a new
-    or re-pointed SCIM target gets a full reconcile queued (pushed by the caller's task).
+    or re-pointed SCIM target gets a full reconcile, pushed once this is committed.
     """
     from sis_sync.scheduling import schedule_sync
     from sis_sync.scim.outbox import scim_queue_everything
     from sis_sync.seats import seats_allocate, seats_forget
+    from sis_sync.tasks import enqueue_scim_push
 
     changed: dict[str, Any] = {}
     if timezone is not UNSET:
@@ -95,6 +96,7 @@ def tenant_configure(
             target.save()
             if repointed:
                 scim_queue_everything(tenant_id=tenant.pk)
+                enqueue_scim_push(tenant.pk)  # after the commit, on the workers
         audit_record("tenant.configured", actor=actor, target=tenant, details=changed)
     return tenant
 

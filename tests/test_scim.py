@@ -12,6 +12,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from sis_sync.models import (
+    AuditEvent,
     Classroom,
     Enrollment,
     Person,
@@ -189,3 +190,36 @@ def test_scim_reconcile_restores_what_the_server_lost(
     with pytest.raises(CommandError, match="no SCIM target"):
         tenant_configure(tenant=tenant_get_or_create(slug="lakeview"), actor="t", scim=None)
         call_command("scim_reconcile", "lakeview")
+
+
+def test_configure_tenant_sets_everything_and_never_prints_the_token(
+    scim: ScimServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tenant = tenant_get_or_create(slug="lakeview")
+    call_command(
+        "configure_tenant",
+        "lakeview",
+        "--timezone",
+        "America/Chicago",
+        "--seat-limit",
+        "250",
+        "--scim-url",
+        scim.base_url,
+        "--scim-token",
+        TOKEN,
+    )
+    printed = capsys.readouterr().out
+    assert TOKEN not in printed
+    tenant.refresh_from_db()
+    assert (tenant.timezone, tenant.seat_limit) == ("America/Chicago", 250)
+    assert tenant_settings(tenant=tenant)["scim"]["baseUrl"] == scim.base_url
+    audit = AuditEvent.objects.filter(action="tenant.configured").get()
+    assert TOKEN not in str(audit.details) and audit.actor == "command line"
+
+    for bad in (["--timezone", "Mars/Olympus"], ["--seat-limit", "-1"], ["--seat-limit", "x"]):
+        with pytest.raises(CommandError) as refused:
+            call_command("configure_tenant", "lakeview", *bad)
+        assert refused.value.returncode == 2
+    call_command("configure_tenant", "lakeview", "--seat-limit", "none", "--no-scim")
+    tenant.refresh_from_db()
+    assert tenant.seat_limit is None and not ScimTarget.objects.exists()

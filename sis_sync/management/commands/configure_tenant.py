@@ -10,7 +10,6 @@ from django.core.management.base import CommandError, CommandParser
 
 from sis_sync.management.base import EXIT_BAD_INPUT, SisCommand
 from sis_sync.models import Tenant
-from sis_sync.tasks import enqueue_scim_push
 from sis_sync.tenants import UNSET, tenant_configure, tenant_settings
 
 
@@ -58,6 +57,4 @@ class Command(SisCommand):
             ),
             scim=scim,
         )
-        if scim:
-            enqueue_scim_push(tenant.pk)  # a new target's reconcile goes out
         self.stdout.write(json.dumps(tenant_settings(tenant=tenant)))
