@@ -80,14 +80,11 @@ def run_finish(
         metrics.record_run_end(run, provider_type or "")
         release(run)
         # Issue 11: webhook events that arrived while this run was reading get one follow-up.
-        transaction.on_commit(partial(_webhooks_follow_up, provider_id=run.provider_id))
+        from sis_sync.webhooks.service import webhooks_deferred, webhooks_follow_up
+
+        if webhooks_deferred(provider_id=run.provider_id):
+            transaction.on_commit(partial(webhooks_follow_up, provider_id=run.provider_id))
     return True
-
-
-def _webhooks_follow_up(*, provider_id: int) -> None:
-    from sis_sync.webhooks.service import webhooks_follow_up
-
-    webhooks_follow_up(provider_id=provider_id)
 
 
 def release_claim(run: SisSyncRun) -> None:

@@ -68,11 +68,11 @@ def scim_queue_everything(*, tenant_id: int) -> int:
     """Queues every person and class of the tenant (a full reconcile); the count."""
     now = db_now(timezone.now())
     return execute(
-        f"INSERT INTO {OUTBOX} (tenant_id, run_id, resource, entity_id, status, attempts, "
+        f"INSERT INTO {OUTBOX} (tenant_id, resource, entity_id, status, attempts, "
         "next_attempt_at, last_error, created_at) "
-        "SELECT %s, NULL, 'user', id, 'pending', 0, %s, '', %s FROM sis_sync_person "
+        "SELECT %s, 'user', id, 'pending', 0, %s, '', %s FROM sis_sync_person "
         "WHERE tenant_id = %s "
-        "UNION ALL SELECT %s, NULL, 'group', id, 'pending', 0, %s, '', %s "
+        "UNION ALL SELECT %s, 'group', id, 'pending', 0, %s, '', %s "
         "FROM sis_sync_classroom WHERE tenant_id = %s",
         [tenant_id, now, now, tenant_id, tenant_id, now, now, tenant_id],
     )

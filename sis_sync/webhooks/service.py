@@ -271,13 +271,26 @@ def _accept(provider: SisProvider, event_id: str, event_type: str, now: dt.datet
             )
             enqueue_run(active.pk)
             started = True
-        elif not _joinable(active):
+        if started or _joinable(active):
+            event.run = active
+            event.save(update_fields=["run"])
+        else:
             event.state = WebhookEventState.DEFERRED
             event.save(update_fields=["state"])
-            return Accepted(provider.pk, event_id, event_type, None, False, True)
-        event.run = active
-        event.save(update_fields=["run"])
+    if event.state == WebhookEventState.DEFERRED:
+        # The run may have ended between our read and our commit, before it could see this
+        # event (a run ending outside a load checks for deferred events without our lock).
+        active.refresh_from_db(fields=["status"])
+        if active.status not in ACTIVE_STATUSES:
+            webhooks_follow_up(provider_id=provider.pk)
+        return Accepted(provider.pk, event_id, event_type, None, False, True)
     return Accepted(provider.pk, event_id, event_type, active.pk, started, False)
+
+
+def webhooks_deferred(*, provider_id: int) -> bool:
+    return WebhookEvent.objects.filter(
+        provider_id=provider_id, state=WebhookEventState.DEFERRED
+    ).exists()
 
 
 def _joinable(run: Any) -> bool:
@@ -295,9 +308,7 @@ def webhooks_follow_up(*, provider_id: int) -> int | None:
     from sis_sync.sync import sync_start
     from sis_sync.tasks import enqueue_run
 
-    if not WebhookEvent.objects.filter(
-        provider_id=provider_id, state=WebhookEventState.DEFERRED
-    ).exists():
+    if not webhooks_deferred(provider_id=provider_id):
         return None
     with transaction.atomic():
         provider = SisProvider.objects.select_for_update().filter(pk=provider_id).first()
