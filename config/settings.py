@@ -100,6 +100,11 @@ SIS_SYNC_ALLOW_PRIVATE_HOSTS = env_bool("SIS_SYNC_ALLOW_PRIVATE_HOSTS", False)
 # A sync stage (extract, load) is stopped softly, then killed, after these many seconds.
 SYNC_TASK_TIME_LIMIT = env_int("SYNC_TASK_TIME_LIMIT", 3 * 3600, minimum=60)
 SYNC_TASK_SOFT_TIME_LIMIT = SYNC_TASK_TIME_LIMIT - 60
+# On workers, extract the entity types of a connector that reads them separately (the OneRoster
+# REST connectors) as parallel tasks, joined before the load.
+SYNC_EXTRACT_SPLIT = env_bool("SYNC_EXTRACT_SPLIT", True)
+# Seconds before an extraction that hit a transient source error (timeout, 5xx) runs again.
+SYNC_RETRY_DELAY = env_int("SYNC_RETRY_DELAY", 60, minimum=0)
 
 # Redis: broker, locks and the semaphore. Unset = embedded mode: tasks run in-process.
 REDIS_URL = env_optional("REDIS_URL")
