@@ -479,7 +479,7 @@ def after_roster_applied(run: SisSyncRun) -> bool:
 
     tenant_id = run.provider.tenant_id
     scim_queue_run_changes(run=run, tenant_id=tenant_id)
-    seats = seats_allocate(tenant_id=tenant_id)
+    seats = seats_allocate(tenant_id=tenant_id, run_id=run.pk)
     if seats is None:
         return False
     run.stats = {**(run.stats or {}), "seats": seats}

@@ -104,3 +104,8 @@ def test_without_waiting_students_the_run_succeeds_and_raising_the_limit_seats_t
     tenant_configure(tenant=tenant, actor="test", seat_limit=None)
     assert not SeatAssignment.objects.exists()
     assert "seats" not in sync(district, options=LOOSE).stats
+
+    # A limit set on a synced roster seats its students in order at once.
+    tenant_configure(tenant=tenant, actor="test", seat_limit=3)
+    assert holders() == students_in_order()[:3]
+    assert tenant_seats(tenant=tenant)["waiting"] == 9
