@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
 
 from sis_sync.models import (
     AuditEvent,
@@ -22,6 +26,9 @@ from sis_sync.models import (
     ScimTarget,
     SisSyncRun,
 )
+from sis_sync.scheduling import schedules_reconcile
+from sis_sync.scim.client import USER_SCHEMA
+from sis_sync.tasks import scim_retry_task
 from sis_sync.tenants import tenant_configure, tenant_get_or_create, tenant_settings
 from tests import bundles
 from tests.bridge_helpers import small_district
@@ -223,3 +230,55 @@ def test_configure_tenant_sets_everything_and_never_prints_the_token(
     call_command("configure_tenant", "lakeview", "--seat-limit", "none", "--no-scim")
     tenant.refresh_from_db()
     assert tenant.seat_limit is None and not ScimTarget.objects.exists()
+
+
+def test_the_periodic_retry_waits_out_the_backoff_then_pushes(
+    scim: ScimServer, district: Path, django_capture_on_commit_callbacks: Any
+) -> None:
+    pushing_to(scim)
+    scim.stop()
+    run = synced(district, django_capture_on_commit_callbacks)
+    scim.start()
+    tried = ScimChange.objects.filter(run=run, attempts=1).get()  # the pass stopped at it
+    assert tried.next_attempt_at > timezone.now() + dt.timedelta(seconds=20)
+
+    scim_retry_task.apply()  # in the embedded mode the per-tenant pushes run here
+    assert ScimChange.objects.get(pk=tried.pk).status == ScimChangeStatus.PENDING
+    assert ScimChange.objects.filter(status=ScimChangeStatus.DONE).exists()  # the others
+
+    ScimChange.objects.filter(pk=tried.pk).update(next_attempt_at=timezone.now())
+    scim_retry_task.apply()
+    assert not ScimChange.objects.filter(status=ScimChangeStatus.PENDING).exists()
+    assert_server_matches_roster(scim)
+    schedules_reconcile()
+    assert PeriodicTask.objects.filter(task="sis_sync.scim_retry").count() == 1
+
+
+def test_a_person_the_server_refuses_is_retried_and_joins_their_classes_once_accepted(
+    scim: ScimServer, district: Path, django_capture_on_commit_callbacks: Any
+) -> None:
+    student = bundles.students(district)[0]
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    squatter = requests.post(
+        f"{scim.base_url}/Users",
+        json={"schemas": [USER_SCHEMA], "userName": student["username"], "externalId": "x"},
+        headers=auth,
+        timeout=10,
+    ).json()["id"]
+    pushing_to(scim)
+
+    synced(district, django_capture_on_commit_callbacks)
+    person = Person.objects.get(email=student["email"])
+    refused = ScimChange.objects.get(resource="user", entity_id=person.pk)
+    assert refused.status == ScimChangeStatus.PENDING and "HTTP 409" in refused.last_error
+    waiting = ScimChange.objects.filter(resource="group", status=ScimChangeStatus.PENDING)
+    assert waiting.exists() and all("members" in c.last_error for c in waiting)
+    for _ in range(3):  # a class waits a few passes for its members, then goes without
+        scim_retry_task.apply()
+    assert not ScimChange.objects.filter(resource="group", status="pending").exists()
+
+    requests.delete(f"{scim.base_url}/Users/{squatter}", headers=auth, timeout=10)
+    ScimChange.objects.filter(pk=refused.pk).update(next_attempt_at=timezone.now())
+    scim_retry_task.apply()
+
+    assert_server_matches_roster(scim)  # the student is in, and in their classes

@@ -132,17 +132,44 @@ class _Pusher:
         self.force = force
         self.renew = renew
         self.result = PushResult()
+        self.new_users: list[int] = []  # people the server has now and did not before
 
     def run(self) -> PushResult:
         try:
-            for resource in (ScimResource.USER, ScimResource.GROUP):
-                self._push_all(resource)
+            self._push_all(ScimResource.USER)
+            self._regroup_new_users()
+            self._push_all(ScimResource.GROUP)
         except _Stop as stop:
             self.result.stopped = str(stop)
             log.warning("SCIM push of tenant %s stopped: %s", self.tenant_id, stop)
         finally:
             _record_on_runs(self.result.runs)
         return self.result
+
+    def _regroup_new_users(self) -> None:
+        """Classes already on the server that a newly created person belongs to were pushed
+        without them (their push had failed): queue those classes again."""
+        now = timezone.now()
+        for start in range(0, len(self.new_users), 1000):
+            people = self.new_users[start : start + 1000]
+            classes = set(
+                Enrollment.objects.filter(person_id__in=people, is_active=True).values_list(
+                    "classroom_id", flat=True
+                )
+            )
+            linked = ScimLink.objects.filter(
+                tenant_id=self.tenant_id, resource=ScimResource.GROUP, entity_id__in=classes
+            ).values_list("entity_id", flat=True)
+            ScimChange.objects.bulk_create(
+                ScimChange(
+                    tenant_id=self.tenant_id,
+                    resource=ScimResource.GROUP,
+                    entity_id=class_id,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+                for class_id in linked
+            )
 
     def _rows(self, resource: str, entity_ids: Any = None) -> Any:
         rows = ScimChange.objects.filter(tenant_id=self.tenant_id, resource=resource)
@@ -262,6 +289,8 @@ class _Pusher:
             entity_id=entity_id,
             defaults={"scim_id": scim_id},
         )
+        if resource == ScimResource.USER:
+            self.new_users.append(entity_id)
 
     def _tolerating_404(
         self,
@@ -296,9 +325,11 @@ class _Pusher:
         rows = self._rows(resource, [row["entity_id"]]).filter(
             id__lte=row["top"], status=ScimChangeStatus.PENDING
         )
+        # A class waiting for its members is due again at the next pass (after the people).
+        delay = dt.timedelta(0) if isinstance(exc, _MembersMissing) else backoff(attempts)
         rows.update(
             attempts=F("attempts") + 1,
-            next_attempt_at=timezone.now() + backoff(attempts),
+            next_attempt_at=timezone.now() + delay,
             last_error=self._scrub(exc.message)[:2000],
         )
         if exc.permanent and exc.status not in (401, 403) and attempts >= MAX_ATTEMPTS:
