@@ -16,6 +16,9 @@ os.environ.setdefault("SIS_SYNC_ENCRYPTION_KEYS", TEST_KEY)
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "district-small"
 
+# The API tests' fixtures (clients per role, tenants, secret configs).
+pytest_plugins = ["tests.api_helpers"]
+
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
