@@ -201,6 +201,13 @@ def test_two_workers_share_the_extraction_of_one_big_sync(
         with celery_workers(
             broker, settings.SIS_SYNC_DATA_DIR, count=2, env={"SYNC_RETRY_DELAY": "0"}
         ):
+            # Both workers listening before the sync starts (on a loaded machine one may take
+            # seconds to boot, and the other would rightly take every part).
+            wait_for(
+                lambda: len(app.control.ping(timeout=1.0)) >= 2,
+                timeout=60,
+                what="both workers to answer a ping",
+            )
             enqueue_run(run.pk)
             done = wait_for(lambda: finished(run.pk), timeout=120, what="the run to finish")
 

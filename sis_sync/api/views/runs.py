@@ -87,9 +87,9 @@ class RunApproveView(ApiView):
         tags=TAG,
         summary="Apply a HELD run's plan",
         description="Applies exactly the plan that was held, unless a newer sync has loaded "
-        "since. 400 if the run is not HELD.",
+        "since. 409 if the run is not HELD or a newer sync has loaded.",
         request=None,
-        responses={200: RunOut, **errors()},
+        responses={200: RunOut, **errors(409)},
     )
     def post(self, request: Request, runId: int) -> Response:
         run = run_for(request, runId)
@@ -102,9 +102,9 @@ class RunDiscardView(ApiView):
     @extend_schema(
         tags=TAG,
         summary="Drop a HELD run's plan",
-        description="The run ends DISCARDED; the roster is unchanged. 400 if it is not HELD.",
+        description="The run ends DISCARDED; the roster is unchanged. 409 if it is not HELD.",
         request=None,
-        responses={200: RunOut, **errors()},
+        responses={200: RunOut, **errors(409)},
     )
     def post(self, request: Request, runId: int) -> Response:
         run = run_for(request, runId)
