@@ -19,7 +19,7 @@ from loader.db import (
     tune_transaction,
 )
 from loader.entities import IDENTITY, ORDER, PERSON_SCHOOL, PLANNED, SPECS, USERS, EntitySpec
-from loader.planner import resolve_references, to_create
+from loader.planner import RESTATE_ROWS, WRITTEN, resolve_references, to_create
 
 CHANGED = "('create', 'update', 'reactivate')"
 
@@ -32,18 +32,23 @@ def apply(ctx: LoadContext) -> None:
         if ctx.included(spec.name):
             if is_postgres():
                 resolve_references(ctx, spec, actions=("update", "reactivate"))
-                grown = _create_postgres(ctx, spec, now)
+                created = _create_postgres(ctx, spec, now)
+                schooled = ("update", "reactivate")  # new people got theirs when created
             else:
                 _mark_creates(ctx, spec)
                 resolve_references(ctx, spec)
-                grown = _create(ctx, spec, now)
-            grown += _link(ctx, spec, now)
+                created = _create(ctx, spec, now)
+                schooled = WRITTEN
+            grown = created + _link(ctx, spec, now)
             if grown:
                 # The children's joins go through the identity map this transaction just grew.
                 analyze([IDENTITY, spec.target])
+            if created >= RESTATE_ROWS:
+                # What reads the run's staging after the load (seats, SCIM) filters on action.
+                analyze([spec.staging])
             _update(ctx, spec, now)
             if spec is USERS:
-                _replace_schools(ctx)
+                _replace_schools(ctx, schooled)
     for spec in ORDER:
         execute(
             f"UPDATE {spec.target} SET is_active = FALSE, deactivated_at = %s, updated_at = %s "
@@ -57,8 +62,9 @@ def _create_postgres(ctx: LoadContext, spec: EntitySpec, now: object) -> int:
     """Creates the run's new entities and their identities in one statement.
 
     Ids come from the target's sequence as the rows are read and parent ids from the identity
-    map (parents were created first), so the staging rows are never rewritten for either. New
-    people get their schools in the same statement.
+    map (parents were created first), so no pass over staging is needed for either. New people
+    get their schools in the same statement, and the staging rows their action and entity id
+    (what is read after the load, seats and the SCIM outbox, finds the created there).
     """
     joins, params, resolved = "", [], {}
     for n, ref in enumerate(spec.references):
@@ -81,13 +87,17 @@ def _create_postgres(ctx: LoadContext, spec: EntitySpec, now: object) -> int:
             f"AND m.external_id = l.value)"
         )
         school_params = [ctx.provider_id]
+    st = spec.staging
     return execute(
         f"WITH new AS MATERIALIZED (SELECT nextval(pg_get_serial_sequence(%s, 'id')) AS id, "
-        f"s.external_id, {picked} FROM {spec.staging} s{joins} "
+        f"s.id AS staged, s.external_id, {picked} FROM {st} s{joins} "
         f"WHERE s.run_id = %s AND {to_create(ctx, spec, 's')}), "
         f"made AS (INSERT INTO {spec.target} (id, tenant_id, {columns}, is_active, "
         f"deactivated_at, created_at, updated_at) "
-        f"SELECT id, %s, {columns}, TRUE, NULL, %s, %s FROM new){schools} "
+        f"SELECT id, %s, {columns}, TRUE, NULL, %s, %s FROM new){schools}, "
+        # Once applied, a created record's staging row says so, as every written one does.
+        f"marked AS (UPDATE {st} SET entity_id = new.id, action = 'create', matched_by = 'new' "
+        f"FROM new WHERE {st}.id = new.staged) "
         f"INSERT INTO {IDENTITY} (tenant_id, provider_id, entity_type, external_id, entity_id, "
         f"created_at) SELECT %s, %s, %s, external_id, id, %s FROM new",
         [
@@ -157,14 +167,15 @@ def _update(ctx: LoadContext, spec: EntitySpec, now: object) -> None:
     )
 
 
-def _replace_schools(ctx: LoadContext) -> None:
+def _replace_schools(ctx: LoadContext, actions: tuple[str, ...]) -> None:
     """Sets each changed person's schools, as far as this provider knows them, to the source's.
 
-    People are found through the identity map, which by now holds every changed user. On
-    PostgreSQL the new people got their schools when they were created (their rows carry no
-    action: see loader.planner.to_create); on SQLite they are marked 'create' and come here.
+    `actions`: the staging rows' actions to look at. On PostgreSQL the new people got their
+    schools when they were created; on SQLite they come here. People are found through the
+    identity map, which by now holds every changed user.
     """
     st = USERS.staging
+    changed = "(" + ", ".join(f"'{a}'" for a in actions) + ")"
     person = (
         f"JOIN {IDENTITY} um ON um.provider_id = %s AND um.entity_type = 'user' "
         f"AND um.external_id = u.external_id"
@@ -175,7 +186,7 @@ def _replace_schools(ctx: LoadContext) -> None:
         f"SELECT ps.id FROM {st} u {person} JOIN {PERSON_SCHOOL} ps ON ps.person_id = um.entity_id "
         f"JOIN {IDENTITY} m ON m.entity_id = ps.school_id AND m.provider_id = %s "
         f"AND m.entity_type = 'school' "
-        f"WHERE u.run_id = %s AND u.action IN {CHANGED} AND NOT EXISTS ("
+        f"WHERE u.run_id = %s AND u.action IN {changed} AND NOT EXISTS ("
         f"SELECT 1 FROM {json_items('u.school_external_ids')} WHERE l.value = m.external_id))",
         [ctx.provider_id, ctx.provider_id, ctx.run_id],
     )
@@ -185,7 +196,7 @@ def _replace_schools(ctx: LoadContext) -> None:
         f"CROSS JOIN {json_items('u.school_external_ids')} "
         f"JOIN {IDENTITY} m ON m.provider_id = %s AND m.entity_type = 'school' "
         f"AND m.external_id = l.value "
-        f"WHERE u.run_id = %s AND u.action IN {CHANGED} AND NOT EXISTS ("
+        f"WHERE u.run_id = %s AND u.action IN {changed} AND NOT EXISTS ("
         f"SELECT 1 FROM {PERSON_SCHOOL} ps WHERE ps.person_id = um.entity_id "
         f"AND ps.school_id = m.entity_id)",
         [ctx.provider_id, ctx.provider_id, ctx.run_id],
