@@ -65,7 +65,10 @@ def to_record(
     try:
         return MAPPERS[entity](obj, lookups, position)
     except MappingError as exc:
-        external_id = text(obj, "sourcedId", strict=False)
+        try:
+            external_id = text(obj, "sourcedId", strict=False)
+        except MappingError:  # the id itself is unusable (a NUL)
+            external_id = ""
         reason = f"{source} #{position}: {exc}"
         return Reject(singular, external_id, reason, without_password(obj), position)
 
