@@ -62,8 +62,18 @@ class Store(Protocol):
 class RedisStore:
     def __init__(self, url: str) -> None:
         import redis
+        from redis.backoff import ExponentialBackoff
+        from redis.retry import Retry
 
-        self.redis = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
+        # A Redis restart or failover takes seconds: ride it out (about 10 s of retries)
+        # rather than fail every running sync on its next lock renewal.
+        self.redis = redis.Redis.from_url(
+            url,
+            socket_timeout=10,
+            socket_connect_timeout=5,
+            retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), 9),
+            retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+        )
         self._release = self.redis.register_script(_RELEASE)
         self._renew = self.redis.register_script(_RENEW)
         self._slot_acquire = self.redis.register_script(_SLOT_ACQUIRE)

@@ -8,11 +8,13 @@ exactly what the source says, never a mix; and a provider never has two syncs at
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -367,6 +369,7 @@ def test_a_redis_restart_mid_run_never_lets_a_second_run_start(
     provider = upload_provider("restart", folder)
     run = sync_start(provider=provider, is_manual=True)
     refused: list[int] = []
+    first_state: dict[str, Any] = {}
     try:
         with celery_workers(private_redis.url, settings.SIS_SYNC_DATA_DIR):
             enqueue_run(run.pk)
@@ -377,16 +380,18 @@ def test_a_redis_restart_mid_run_never_lets_a_second_run_start(
                 what="the run to start",
             )
             private_redis.kill()
+            time.sleep(1.5)  # down across at least one lock renewal (every second)
             private_redis.start()  # empty: the lock and the slot are gone
             _forget_connections()
             refused = trigger_concurrently(provider, 10)
+            first_state = SisSyncRun.objects.values("status", "error_message").get(pk=run.pk)
             done = wait_run(run.pk, settings, timeout=120)
             after = trigger_concurrently(provider, 1)
     finally:
         app.conf.broker_url, app.conf.task_always_eager = previous
         _forget_connections()
 
-    assert refused == [run.pk] * 10  # each refused, naming the running run
+    assert refused == [run.pk] * 10, (first_state, worker_log(settings.SIS_SYNC_DATA_DIR))
     assert done.status == RunStatus.SUCCESS, done.error_message
     assert Person.objects.count() == len(bundles.read(folder, "users"))
     assert SisSyncRun.objects.filter(provider=provider).count() == 2
@@ -496,3 +501,90 @@ def test_sftp_sessions_dropped_mid_transfer(
         assert "dropped" in run.error_message and "(tried 3 times" in run.error_message
         assert Person.objects.count() == 0
     assert list((Path(settings.SIS_SYNC_DATA_DIR) / "tmp").rglob("*.zip")) == []
+
+
+# -- 100 concurrent triggers ------------------------------------------------------------------
+
+TRIGGERS = """
+import json, os, sys, threading, time
+import django
+django.setup()
+from django.db import connection
+from sis_sync.errors import AlreadyRunning
+from sis_sync.models import SisProvider
+from sis_sync.sync import sync_start
+
+provider = SisProvider.objects.get(pk=int(sys.argv[1]))
+threads, results, began = int(sys.argv[2]), [], []
+print("ready", flush=True)
+start_at = float(sys.stdin.readline())  # sent once every process is ready
+
+def trigger():
+    time.sleep(max(0.0, start_at - time.time()))  # every process and thread at one moment
+    began.append(time.time())
+    try:
+        results.append(["started", sync_start(provider=provider, is_manual=True).pk])
+    except AlreadyRunning as exc:
+        results.append(["refused", exc.run_id])
+    except Exception as exc:
+        results.append(["error", repr(exc)])
+    finally:
+        connection.close()
+
+workers = [threading.Thread(target=trigger) for _ in range(threads)]
+for w in workers:
+    w.start()
+for w in workers:
+    w.join()
+print(json.dumps({"results": results, "began": [min(began), max(began)]}))
+"""
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_hundred_concurrent_triggers_start_one_run(sample_bundle: Path) -> None:
+    """4 processes of 25 threads each (as 4 web workers would) trigger the same provider at
+    the same instant against PostgreSQL: one run starts, 99 are refused naming it."""
+    from tests.workers import ROOT, database_url
+
+    provider = upload_provider("hundred", sample_bundle)
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+    }
+    env.pop("REDIS_URL", None)
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", TRIGGERS, str(provider.pk), "25"],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    for process in processes:
+        assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+    start_at = time.time() + 0.5
+    for process in processes:
+        assert process.stdin is not None
+        process.stdin.write(f"{start_at}\n")
+        process.stdin.flush()
+    results, began = [], []
+    for process in processes:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err[-2000:]
+        answer = json.loads(out.strip().splitlines()[-1])
+        results += answer["results"]
+        began += answer["began"]
+
+    assert max(began) - min(began) < 1.0  # they really did come at once
+    started = [run for kind, run in results if kind == "started"]
+    refused = [run for kind, run in results if kind == "refused"]
+    assert len(results) == 100 and not [r for r in results if r[0] == "error"], results
+    assert len(started) == 1 and refused == started * 99
+    assert SisSyncRun.objects.filter(provider=provider).count() == 1
