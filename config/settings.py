@@ -8,7 +8,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_optional, env_str
+from config.env import env_bool, env_int, env_list, env_optional, env_rate, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "sis_sync",
     "staging",
@@ -118,6 +119,11 @@ SIS_SYNC_ALLOW_PRIVATE_HOSTS = env_bool("SIS_SYNC_ALLOW_PRIVATE_HOSTS", False)
 # A sync stage (extract, load) is stopped softly, then killed, after these many seconds.
 SYNC_TASK_TIME_LIMIT = env_int("SYNC_TASK_TIME_LIMIT", 3 * 3600, minimum=60)
 SYNC_TASK_SOFT_TIME_LIMIT = SYNC_TASK_TIME_LIMIT - 60
+# On workers, extract the entity types of a connector that reads them separately (the OneRoster
+# REST connectors) as parallel tasks, joined before the load.
+SYNC_EXTRACT_SPLIT = env_bool("SYNC_EXTRACT_SPLIT", True)
+# Seconds before an extraction that hit a transient source error (timeout, 5xx) runs again.
+SYNC_RETRY_DELAY = env_int("SYNC_RETRY_DELAY", 60, minimum=0)
 
 # Redis: broker, locks and the semaphore. Unset = embedded mode: tasks run in-process.
 REDIS_URL = env_optional("REDIS_URL")
@@ -135,15 +141,56 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": SYNC_TASK_TIME_LIMIT + 600}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
+# The HTTP API (SPEC §5). Views answer errors as {"error": {"code", "message", "details"}}.
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": ["sis_sync.api.access.HasAdminRole"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_THROTTLE_CLASSES": ["sis_sync.api.access.ApiUserThrottle"],
+    "DEFAULT_PAGINATION_CLASS": "sis_sync.api.pagination.LimitOffset",
+    "EXCEPTION_HANDLER": "sis_sync.api.errors.exception_handler",
+    "NON_FIELD_ERRORS_KEY": "nonFieldErrors",
 }
-SPECTACULAR_SETTINGS = {"TITLE": "SIS Sync API", "VERSION": "1"}
+# Requests per authenticated user; over it the API answers 429 with Retry-After.
+SIS_SYNC_API_THROTTLE_RATE = env_rate("SIS_SYNC_API_THROTTLE_RATE", "1200/minute")
+SPECTACULAR_SETTINGS = {
+    "TITLE": "SIS Sync API",
+    "DESCRIPTION": (
+        "Providers, syncs, runs, the synced roster and the audit trail of SIS Sync. "
+        "Authenticate with `Authorization: Token <key>` (`manage.py create_api_user`) or a "
+        'Django admin session. Errors are `{"error": {"code", "message", "details"}}`.'
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # The docs page's scripts are served by this app (no CDN): it works on closed networks.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "RunStatusEnum": "sis_sync.models.runs.RunStatus",
+        "RoleEnum": "sis_sync.models.roster.Role",
+        "ProviderTypeEnum": "sis_sync.models.providers.ProviderType",
+    },
+}
+# Throttle counters: shared by every web process through Redis when there is one.
+CACHES = {
+    "default": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "sis-sync",
+        }
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOG_FORMAT = env_str("LOG_FORMAT", "text").lower()  # text | json

@@ -28,6 +28,12 @@ A connector is built from a provider's decrypted config (and options) and does t
       ran a full sync instead").
   Leaving the context releases whatever the extraction held (temporary files, sessions).
 
+Optionally, a connector sets `separate_entities = True` when its entity types can be read
+independently of each other (one endpoint each): the pipeline may then open one extraction per
+entity type, in parallel on several workers, with the same `mode` and `state`, and read one
+entity type from each. Such a connector must decide `mode`, `modes` and the fallback notes the
+same way in every one of them (from `mode`, `state` and the source only).
+
 Optionally, `on_applied(*, state_after) -> list[str] | None` runs once a run's load is
 committed (never for a dry run, a failure or a hold): a follow-up such as moving a fetched SFTP
 bundle into an archive folder. It returns notes for the run; a ConnectorError becomes a note,

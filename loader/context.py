@@ -24,7 +24,10 @@ def _thresholds(value: Any, default: float, name: str) -> dict[str, float]:
         unknown = set(value) - set(ENTITIES)
         if unknown:
             raise OptionsError(f"{name} has unknown entity types: {', '.join(sorted(unknown))}")
-        per_entity = {e: float(value.get(e, default)) for e in ENTITIES}
+        try:
+            per_entity = {e: float(value.get(e, default)) for e in ENTITIES}
+        except (TypeError, ValueError):
+            raise OptionsError(f"{name} per entity must be numbers between 0 and 1") from None
     else:
         raise OptionsError(f"{name} must be a number between 0 and 1, or an object per entity")
     for entity, number in per_entity.items():

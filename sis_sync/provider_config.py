@@ -35,15 +35,33 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 def _check_url(name: str, value: Any) -> None:
     if not isinstance(value, str):
         raise BadRequest(f"config.{name} must be a URL")
-    url = urlparse(value)
+    try:
+        url = urlparse(value)
+        port = url.port  # ValueError when not a number from 0 to 65535
+    except ValueError:
+        raise BadRequest(f"config.{name} is not a valid URL: {value!r}") from None
     # Plain http only where private hosts are allowed: local servers in development and tests.
     schemes = ("https", "http") if settings.SIS_SYNC_ALLOW_PRIVATE_HOSTS else ("https",)
     if url.scheme not in schemes or not url.hostname:
         raise BadRequest(f"config.{name} must be an https:// URL, not {value!r}")
     try:
-        check_host(url.hostname, url.port or 443)
+        check_host(url.hostname, port or 443)
     except AddressNotAllowed as exc:
         raise BadRequest(f"config.{name}: {exc}") from None
+
+
+# Fields that, when present, must be text (a list or a number there breaks a sync much later).
+TEXT_FIELDS = {
+    "districtId", "clientId", "clientSecret", "accessToken", "baseUrl", "tokenUrl", "scope",
+    "tenantId", "authMethod", "signatureMethod", "remotePath", "webhookSecret",
+}  # fmt: skip
+SFTP_TEXT_FIELDS = {"host", "username", "hostKey", *SFTP_SECRETS}
+
+
+def _check_text(config: dict[str, Any], fields: set[str], prefix: str) -> None:
+    wrong = sorted(k for k in fields & set(config) if not isinstance(config[k], str | None))
+    if wrong:
+        raise BadRequest(f"{', '.join(prefix + k for k in wrong)} must be text")
 
 
 def validate_config(provider_type: str, config: Any) -> dict[str, Any]:
@@ -54,6 +72,9 @@ def validate_config(provider_type: str, config: Any) -> dict[str, Any]:
         )
     if not isinstance(config, dict):
         raise BadRequest("config must be a JSON object")
+    _check_text(config, TEXT_FIELDS, "config.")
+    if isinstance(config.get("sftp"), dict):
+        _check_text(config["sftp"], SFTP_TEXT_FIELDS, "config.sftp.")
     missing = [k for k in REQUIRED[provider_type] if not config.get(k)]
     if provider_type == ProviderType.CLEVER and not (
         config.get("accessToken") or (config.get("clientId") and config.get("clientSecret"))
@@ -104,7 +125,13 @@ def _validate_sftp(sftp: Any) -> None:
     except ValueError as exc:
         raise BadRequest(f"config.sftp.hostKey: {exc}") from None
     try:
-        check_host(str(sftp["host"]), int(sftp.get("port", 22)))
+        port = int(sftp.get("port", 22))
+    except (TypeError, ValueError):
+        port = 0
+    if isinstance(sftp.get("port"), bool) or not 0 < port < 65536:
+        raise BadRequest(f"config.sftp.port must be a port number, not {sftp.get('port')!r}")
+    try:
+        check_host(str(sftp["host"]), port)
     except AddressNotAllowed as exc:
         raise BadRequest(f"config.sftp.host: {exc}") from None
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from sis_sync import locks, metrics
 from sis_sync.audit import audit_record
-from sis_sync.errors import BadRequest, SyncError
+from sis_sync.errors import SyncError
 from sis_sync.models import PlannedDeactivation, RunPhase, RunStatus, SisProvider, SisSyncRun
 from sis_sync.models.runs import ACTIVE_STATUSES
 from staging.writer import discard_run
@@ -120,12 +120,12 @@ def run_approve(*, run: SisSyncRun, decided_by: str) -> SisSyncRun:
         SisProvider.objects.select_for_update().get(pk=run.provider_id)
         run = SisSyncRun.objects.select_related("provider").select_for_update().get(pk=run.pk)
         if run.status != RunStatus.HELD:
-            raise BadRequest(f"Run {run.pk} is {run.status}, not HELD: only a held run is approved")
+            raise SyncError(f"Run {run.pk} is {run.status}, not HELD: only a held run is approved")
         newer = SisSyncRun.objects.filter(
             provider_id=run.provider_id, loaded_at__gt=run.planned_at
         ).exclude(pk=run.pk)
         if newer.exists():
-            raise BadRequest(
+            raise SyncError(
                 f"A newer sync (run {newer.first().pk}) has loaded since this plan was made; "
                 "discard this one and run a new sync"
             )
@@ -154,7 +154,7 @@ def run_discard(*, run: SisSyncRun, decided_by: str) -> SisSyncRun:
         keep_duration=True,
         extra={"decided_by": decided_by},
     ):
-        raise BadRequest(f"Run {run.pk} is {run.status}, not HELD: only a held run is discarded")
+        raise SyncError(f"Run {run.pk} is {run.status}, not HELD: only a held run is discarded")
     audit_record("run.discarded", actor=decided_by, target=run)
     return run
 

@@ -31,6 +31,7 @@ from sis_sync.models import RunMode, RunPhase, RunStatus, SisProvider, SisSyncRu
 from sis_sync.models.runs import ACTIVE_STATUSES
 from sis_sync.providers import connector_config
 from sis_sync.runs import (
+    MAX_ATTEMPTS,
     count_attempt,
     release,
     run_fail,
@@ -50,6 +51,17 @@ PROGRESS_INTERVAL = 1.0  # seconds between progress writes (and lock renewals) t
 
 class RunStopped(Exception):
     """The run is no longer ours to continue (cancelled, reaped, lock lost): stop, apply nothing."""
+
+
+class TryAgain(Exception):  # noqa: N818 - a signal, not an error
+    """A transient source error stopped the extraction: run it again after a pause.
+
+    The run stays IN_PROGRESS and keeps its lock; the attempt cap ends it in the end.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class WaitForSlot(Exception):  # noqa: N818 - a signal, not an error
@@ -180,10 +192,21 @@ def _claim(run: SisSyncRun) -> None:
         provider.save(update_fields=["active_run"])
 
 
-def sync_extract(*, run_id: int, on_progress: ProgressCallback | None = None) -> bool:
-    """Pulls the source into staging. True when the load should follow.
+def sync_extract(
+    *,
+    run_id: int,
+    on_progress: ProgressCallback | None = None,
+    split: bool = False,
+    retry_transient: bool = False,
+) -> bool:
+    """Pulls the source into staging. True when the next step should follow: the load, or, with
+    `split` and a connector whose entity types are read separately, the parts that
+    `extract_parts.pending_parts` lists (one task each, on any worker; see extract_parts).
 
     WaitForSlot when no service-wide slot is free (the run stays PENDING: try again later).
+    With `retry_transient`, TryAgain when the source failed in a way a later attempt may not
+    (`ConnectorError(permanent=False)`: timeouts, 5xx, dropped connections), until the run's
+    last attempt, which fails the run with the source's message.
     """
     run = SisSyncRun.objects.select_related("provider").get(pk=run_id)
     if run.status not in ACTIVE_STATUSES:
@@ -212,12 +235,18 @@ def sync_extract(*, run_id: int, on_progress: ProgressCallback | None = None) ->
         # A retried extraction starts over: drop what an interrupted attempt staged.
         discard_run(run.pk)
         run.rejects.all().delete()
-        _extract_into_staging(run, on_progress)
+        _extract_into_staging(run, on_progress, split=split)
     except RunStopped:
-        _stopped(run)
+        stopped(run)
         return False
     except ConnectorError as exc:
-        run_fail(run, exc.message)
+        if retry_transient and not exc.permanent and run.attempts < MAX_ATTEMPTS:
+            discard_run(run.pk)
+            SisSyncRun.objects.filter(pk=run.pk, status=RunStatus.IN_PROGRESS).update(
+                progress={"retrying": exc.message, "attempt": run.attempts}
+            )
+            raise TryAgain(exc.message) from exc
+        run_fail(run, exc.message + after_attempts(run.attempts, exc))
         return False
     except Exception as exc:  # anything unforeseen still ends the run with a message
         log.exception("run %s: extraction failed", run.pk)
@@ -227,7 +256,12 @@ def sync_extract(*, run_id: int, on_progress: ProgressCallback | None = None) ->
     return True
 
 
-def _stopped(run: SisSyncRun) -> None:
+def after_attempts(attempts: int, exc: ConnectorError) -> str:
+    """What a transient failure's message adds once the run has tried more than once."""
+    return f" (after {attempts} attempts)" if attempts > 1 and not exc.permanent else ""
+
+
+def stopped(run: SisSyncRun) -> None:
     """The run was ended by someone else (cancel, reaper) mid-stage, or lost its claim on the
     provider: free what it held, and end it if nobody has."""
     run_fail(
@@ -266,14 +300,21 @@ class _Heartbeat:
             raise RunStopped
 
 
-def _extract_into_staging(run: SisSyncRun, on_progress: ProgressCallback | None) -> None:
+def is_selective(run: SisSyncRun) -> bool:
+    """A run asked for some entity types only."""
+    return bool(run.entities) and not set(ENTITIES) <= set(run.entities)
+
+
+def _extract_into_staging(
+    run: SisSyncRun, on_progress: ProgressCallback | None, *, split: bool
+) -> None:
     provider = run.provider
     connector = build_connector(
         provider.provider_type, connector_config(provider), options=provider.options
     )
     heartbeat = _Heartbeat(run, on_progress)
     writer = StagingWriter(run_id=run.pk, provider_id=provider.pk, on_progress=heartbeat)
-    with connector.extract(mode=run.mode, state=_sync_state(provider)) as extraction:
+    with connector.extract(mode=run.mode, state=sync_state(provider)) as extraction:
         run.mode = extraction.mode
         modes = {
             entity: (
@@ -286,22 +327,27 @@ def _extract_into_staging(run: SisSyncRun, on_progress: ProgressCallback | None)
         run.entity_modes = {entity: str(mode) for entity, mode in modes.items()}
         run.notes = list(extraction.notes)
         run.save(update_fields=["entity_modes", "mode", "notes"])
+        wanted = [entity for entity in ENTITIES if modes[entity] is not EntityMode.ABSENT]
+        if split and getattr(connector, "separate_entities", False) and len(wanted) > 1:
+            from sis_sync.extract_parts import plan_parts
+
+            plan_parts(run, wanted)
+            return
         for entity in ENTITIES:
             if modes[entity] is not EntityMode.ABSENT:
                 writer.write(entity, extraction.records(entity))
                 heartbeat.beat()
-                _check_announced(
+                check_announced(
                     entity, extraction.received.get(entity), extraction.announced.get(entity)
                 )
         # A cursor covers every entity type: a selective run must not move it past changes to
         # types it did not load.
-        selective = bool(run.entities) and not set(ENTITIES) <= set(run.entities)
-        run.state_after = {} if selective else dict(extraction.state_after)
+        run.state_after = {} if is_selective(run) else dict(extraction.state_after)
         run.notes = list(extraction.notes)
         run.save(update_fields=["state_after", "notes"])
 
 
-def _sync_state(provider: SisProvider) -> dict[str, Any]:
+def sync_state(provider: SisProvider) -> dict[str, Any]:
     """The provider's sync state, plus when its last applied syncs started."""
     state = dict(provider.sync_state)
     applied = provider.runs.filter(
@@ -316,7 +362,7 @@ def _sync_state(provider: SisProvider) -> dict[str, Any]:
     return state
 
 
-def _check_announced(entity: str, received: int | None, announced: int | None) -> None:
+def check_announced(entity: str, received: int | None, announced: int | None) -> None:
     """Pull integrity: a source that announced a total must have delivered it (SPEC §3)."""
     if announced is not None and (received or 0) < announced:
         raise ConnectorError(
@@ -391,7 +437,7 @@ def sync_load(*, run_id: int, on_progress: ProgressCallback | None = None) -> Si
                 supersede_held_runs(run)
                 transaction.on_commit(partial(sync_after_applied, run_id=run.pk))
     except RunStopped:
-        _stopped(run)
+        stopped(run)
     except BadRequest as exc:
         run_fail(run, exc.message)
     except Exception as exc:

@@ -1,9 +1,13 @@
 """Celery tasks: thin faces of the pipeline's domain functions. They take run ids, nothing else.
 
 A sync is a chain: `sync_extract_task` → (on success) `sync_load_task`, each step enqueued by
-the previous one once its work is committed. `sync_task` fixes, once for all, the queue, time
-limits, late acknowledgement (a task whose worker dies is delivered again; the attempt cap in
-PostgreSQL stops a poisoned run) and what is retried.
+the previous one once its work is committed. An extraction split by entity type
+(`SYNC_EXTRACT_SPLIT`, see sis_sync.extract_parts) fans out into one `sync_extract_part_task`
+per type, on any worker; the part that finishes last enqueues the load.
+
+`sync_task` fixes, once for all, the queue, time limits, late acknowledgement (a task whose
+worker dies is delivered again; the attempt cap in PostgreSQL stops a poisoned run) and what
+is retried.
 """
 
 from __future__ import annotations
@@ -17,10 +21,11 @@ from django.conf import settings
 from django.db import transaction
 
 from sis_sync.errors import AlreadyRunning, BadRequest
+from sis_sync.extract_parts import pending_parts, sync_extract_part
 from sis_sync.logs import log_context
 from sis_sync.models import SisProvider, SisSyncRun
 from sis_sync.runs import runs_reap
-from sis_sync.sync import WaitForSlot, sync_extract, sync_load, sync_start
+from sis_sync.sync import TryAgain, WaitForSlot, sync_extract, sync_load, sync_start
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +48,44 @@ def sync_task(name: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
 def sync_extract_task(self: Any, run_id: int) -> None:
     try:
         with log_context(run_id=run_id):
-            proceed = sync_extract(run_id=run_id)
+            proceed = sync_extract(
+                run_id=run_id,
+                split=settings.SYNC_EXTRACT_SPLIT,
+                retry_transient=not self.request.is_eager,
+            )
     except WaitForSlot:
         # Not a failure: the run waits its turn. Backoff grows to a few minutes.
         delay = min(300, 5 * 2 ** min(self.request.retries, 6))
         raise self.retry(countdown=delay, max_retries=None) from None
-    if proceed:
+    except TryAgain as exc:
+        # A timeout, a 5xx, a dropped connection: the same run tries again after a pause
+        # (its attempt count ends it as a failure after MAX_ATTEMPTS). Workers only: in the
+        # embedded mode (eager tasks) the run fails at once, as a command-line sync does.
+        log.info("run %s: extraction will be retried: %s", run_id, exc.message)
+        raise self.retry(countdown=settings.SYNC_RETRY_DELAY, max_retries=None) from None
+    if not proceed:
+        return
+    parts = pending_parts(run_id)
+    for entity in parts:
+        _enqueue(sync_extract_part_task, run_id, entity)
+    if not parts:
+        _enqueue(sync_load_task, run_id)
+
+
+@sync_task("extract_part")
+def sync_extract_part_task(self: Any, run_id: int, entity: str) -> None:
+    try:
+        with log_context(run_id=run_id):
+            last = sync_extract_part(
+                run_id=run_id,
+                entity=entity,
+                worker=self.request.hostname or "",
+                retry_transient=not self.request.is_eager,
+            )
+    except TryAgain as exc:
+        log.info("run %s: extraction of %s will be retried: %s", run_id, entity, exc.message)
+        raise self.retry(countdown=settings.SYNC_RETRY_DELAY, max_retries=None) from None
+    if last:
         _enqueue(sync_load_task, run_id)
 
 
@@ -77,9 +114,9 @@ def reap_runs_task(self: Any) -> None:
     runs_reap()
 
 
-def _enqueue(task: Any, run_id: int) -> None:
+def _enqueue(task: Any, run_id: int, *args: Any) -> None:
     def send() -> None:
-        result = task.apply_async(args=[run_id])
+        result = task.apply_async(args=[run_id, *args])
         SisSyncRun.objects.filter(pk=run_id).update(task_id=result.id or "")
 
     transaction.on_commit(send)

@@ -17,6 +17,9 @@ os.environ.setdefault("SIS_SYNC_ENCRYPTION_KEYS", TEST_KEY)
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "district-small"
 
+# The API tests' fixtures (clients per role, tenants, secret configs).
+pytest_plugins = ["tests.api_helpers"]
+
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -51,6 +54,16 @@ def _expected_database(django_db_blocker: object) -> None:
 @pytest.fixture(autouse=True)
 def _data_dir(settings: object, tmp_path: Path) -> None:
     settings.SIS_SYNC_DATA_DIR = tmp_path / "data"  # type: ignore[attr-defined]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_local_locks() -> object:
+    """Each test starts with no in-process locks or slots: a test that leaves a run unfinished
+    (on purpose) must not hold a sync slot for the tests after it."""
+    yield
+    from sis_sync import locks
+
+    locks._local = locks.LocalStore()
 
 
 @pytest.fixture

@@ -294,16 +294,16 @@ def test_it_applies_nothing_when_a_held_run_is_discarded(district: Path) -> None
 
     assert discarded.status == RunStatus.DISCARDED
     assert roster_snapshot() == before
-    from sis_sync.errors import BadRequest
+    from sis_sync.errors import SyncError
 
-    with pytest.raises(BadRequest, match="not HELD"):
+    with pytest.raises(SyncError, match="not HELD"):
         run_approve(run=discarded, decided_by="admin")
 
 
 def test_it_supersedes_a_held_plan_once_a_newer_sync_loads(
     district: Path, sample_bundle: Path
 ) -> None:
-    from sis_sync.errors import BadRequest
+    from sis_sync.errors import SyncError
     from sis_sync.runs import run_approve
 
     sync(district)
@@ -315,7 +315,7 @@ def test_it_supersedes_a_held_plan_once_a_newer_sync_loads(
     held.refresh_from_db()
     assert held.status == RunStatus.DISCARDED
     assert held.error_message.startswith("Superseded: run ")
-    with pytest.raises(BadRequest, match="not HELD"):
+    with pytest.raises(SyncError, match="not HELD"):
         run_approve(run=held, decided_by="admin")
     assert Person.objects.filter(is_active=False).count() == 0
 

@@ -165,3 +165,61 @@ def test_it_never_half_applies_when_the_worker_is_killed_during_load(
         assert done.status == RunStatus.FAILURE
         assert people == 0 and Enrollment.objects.count() == 0
     assert done.attempts >= 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_share_the_extraction_of_one_big_sync(
+    broker: str, tmp_path: Path, settings: Any
+) -> None:
+    """A OneRoster REST sync split into one task per entity type: both workers take parts, the
+    server sees their requests at the same time, a part that meets a transient error runs
+    again, and the load follows once every part is in."""
+    from sis_sync.district_generator import generate_district
+    from sis_sync.models import ProviderType
+    from sis_sync.providers import provider_create
+    from tests.fake_oneroster_server import FakeOneRoster, district_objects
+
+    settings.SIS_SYNC_ALLOW_PRIVATE_HOSTS = True
+    Path(settings.SIS_SYNC_DATA_DIR).mkdir(parents=True, exist_ok=True)
+    generate_district(tmp_path / "district", students=600, seed=4)
+    with FakeOneRoster(district_objects(tmp_path / "district"), latency=0.05) as fake:
+        provider = provider_create(
+            tenant=tenant_get_or_create(slug="big"),
+            provider_type=ProviderType.ONEROSTER_API,
+            name="SIS",
+            config={
+                "baseUrl": fake.url,
+                "tokenUrl": fake.token_url,
+                "clientId": fake.client_id,
+                "clientSecret": fake.client_secret,
+                "pageSize": 100,
+            },
+        )
+        run = sync_start(provider=provider, is_manual=True)
+        # The users part meets more 500s than the HTTP client retries: its task runs again.
+        fake.inject("500", times=5, path="users")
+        with celery_workers(
+            broker, settings.SIS_SYNC_DATA_DIR, count=2, env={"SYNC_RETRY_DELAY": "0"}
+        ):
+            # Both workers listening before the sync starts (on a loaded machine one may take
+            # seconds to boot, and the other would rightly take every part).
+            wait_for(
+                lambda: len(app.control.ping(timeout=1.0)) >= 2,
+                timeout=60,
+                what="both workers to answer a ping",
+            )
+            enqueue_run(run.pk)
+            done = wait_for(lambda: finished(run.pk), timeout=120, what="the run to finish")
+
+    assert done.status == RunStatus.SUCCESS, done.error_message
+    parts = done.progress["parts"]
+    assert sorted(parts) == ["classes", "enrollments", "schools", "users"]
+    assert all(part["done"] for part in parts.values())
+    assert {entity: part["attempts"] for entity, part in parts.items()} == {
+        "schools": 1, "classes": 1, "users": 2, "enrollments": 1
+    }  # fmt: skip
+    workers = {part["worker"] for part in parts.values()}
+    assert len(workers) == 2, parts  # each worker process took at least one part
+    assert fake.max_in_flight >= 2  # and they pulled from the source at the same time
+    assert Person.objects.count() == len(bundles.read(tmp_path / "district", "users"))
+    assert Enrollment.objects.count() == len(bundles.read(tmp_path / "district", "enrollments"))

@@ -71,6 +71,9 @@ def settings_from_config(config: Mapping[str, Any]) -> ClientSettings:
 
 
 class OneRosterApiConnector:
+    # Each entity type is its own endpoint: a sync's types may be extracted in parallel tasks.
+    separate_entities = True
+
     def __init__(self, config: dict[str, Any], *, options: dict[str, Any]) -> None:
         self.config = config
         self.options = options
