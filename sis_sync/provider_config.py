@@ -7,6 +7,7 @@ Secrets are write-only: `masked` replaces them with "********" (and says `has<Na
 from __future__ import annotations
 
 import copy
+import ipaddress
 from typing import Any
 from urllib.parse import urlparse
 
@@ -104,12 +105,32 @@ def validate_config(provider_type: str, config: Any) -> dict[str, Any]:
             build_connector(provider_type, config, options={})
         except ConnectorError as exc:
             raise BadRequest(exc.message) from None
+    _validate_webhook(config)
     sftp = config.get("sftp")
     if provider_type == ProviderType.ONEROSTER_CSV and sftp is not None:
         _validate_sftp(sftp)
         if not config.get("remotePath"):
             raise BadRequest("config is missing remotePath (where the bundles are on the server)")
     return config
+
+
+def _validate_webhook(config: dict[str, Any]) -> None:
+    """`webhookSecret` (a string of 16+ characters) and `webhookAllowIps` (CIDRs), SPEC §6."""
+    secret = config.get("webhookSecret")
+    if secret is not None and (not isinstance(secret, str) or len(secret) < 16):
+        raise BadRequest("config.webhookSecret must be a string of at least 16 characters")
+    allow = config.get("webhookAllowIps")
+    if allow is None:
+        return
+    if not isinstance(allow, list) or not all(isinstance(n, str) for n in allow):
+        raise BadRequest('config.webhookAllowIps must be a list of CIDRs, e.g. ["203.0.113.0/24"]')
+    for network in allow:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise BadRequest(
+                f"config.webhookAllowIps: {network!r} is not an IP address or CIDR"
+            ) from None
 
 
 def _validate_sftp(sftp: Any) -> None:

@@ -81,6 +81,11 @@ def run_finish(
         )
         metrics.record_run_end(run, provider_type or "")
         release(run)
+        # Issue 11: webhook events that arrived while this run was reading get one follow-up.
+        from sis_sync.webhooks.service import webhooks_deferred, webhooks_follow_up
+
+        if webhooks_deferred(provider_id=run.provider_id):
+            transaction.on_commit(partial(webhooks_follow_up, provider_id=run.provider_id))
     return True
 
 
@@ -114,7 +119,7 @@ def run_fail(run: SisSyncRun, message: str) -> None:
 def run_approve(*, run: SisSyncRun, decided_by: str) -> SisSyncRun:
     """Applies a HELD run's plan exactly as it was shown, if nothing newer has loaded since."""
     import loader
-    from sis_sync.sync import load_context, remember_state, sync_after_applied
+    from sis_sync.sync import after_roster_applied, load_context, remember_state, sync_after_applied
 
     with transaction.atomic():
         SisProvider.objects.select_for_update().get(pk=run.provider_id)
@@ -130,13 +135,14 @@ def run_approve(*, run: SisSyncRun, decided_by: str) -> SisSyncRun:
                 "discard this one and run a new sync"
             )
         loader.apply(load_context(run))
+        short_of_seats = after_roster_applied(run)  # issue 11: seats, SCIM outbox
         remember_state(run)
         transaction.on_commit(partial(sync_after_applied, run_id=run.pk))
         audit_record("run.approved", actor=decided_by, target=run)
         rejected = sum(v.get("rejected", 0) for v in run.stats.values() if isinstance(v, dict))
         run_finish(
             run,
-            RunStatus.PARTIAL if rejected else RunStatus.SUCCESS,
+            RunStatus.PARTIAL if rejected or short_of_seats else RunStatus.SUCCESS,
             "",
             keep_duration=True,
             extra={"loaded_at": timezone.now(), "decided_by": decided_by},

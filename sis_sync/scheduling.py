@@ -18,6 +18,8 @@ from sis_sync.models import SisProvider
 SCHEDULED_TASK = "sis_sync.scheduled_sync"
 REAPER_TASK = "sis_sync.reap_runs"
 REAPER_NAME = "sis-sync: reap runs whose worker died"
+SCIM_RETRY_TASK = "sis_sync.scim_retry"
+SCIM_RETRY_NAME = "sis-sync: retry SCIM pushes"
 
 
 def task_name(provider_id: int) -> str:
@@ -82,5 +84,13 @@ def schedules_reconcile() -> dict[str, int]:
     PeriodicTask.objects.update_or_create(
         name=REAPER_NAME,
         defaults={"task": REAPER_TASK, "interval": every_5_minutes, "crontab": None},
+    )
+    # Issue 11: retries of backed-off SCIM pushes, and forgetting old webhook event ids.
+    every_minute, _ = IntervalSchedule.objects.get_or_create(
+        every=1, period=IntervalSchedule.MINUTES
+    )
+    PeriodicTask.objects.update_or_create(
+        name=SCIM_RETRY_NAME,
+        defaults={"task": SCIM_RETRY_TASK, "interval": every_minute, "crontab": None},
     )
     return {"scheduled": kept, "removed": removed}

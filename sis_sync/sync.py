@@ -430,9 +430,10 @@ def sync_load(*, run_id: int, on_progress: ProgressCallback | None = None) -> Si
                 run.phase = RunPhase.LOAD
                 _report(run, on_progress)
                 loader.apply(ctx)
+                short_of_seats = after_roster_applied(run)  # issue 11: seats, SCIM outbox
                 _fence(run)  # still ours right before commit
                 remember_state(run)
-                status = RunStatus.PARTIAL if plan.rejected else RunStatus.SUCCESS
+                status = RunStatus.PARTIAL if plan.rejected or short_of_seats else RunStatus.SUCCESS
                 run_finish(run, status, "", extra={"loaded_at": timezone.now()})
                 supersede_held_runs(run)
                 transaction.on_commit(partial(sync_after_applied, run_id=run.pk))
@@ -469,6 +470,26 @@ def sync_after_applied(*, run_id: int) -> None:
         notes = ["The load stands, but its follow-up failed (see the logs)"]
     if notes:
         SisSyncRun.objects.filter(pk=run_id).update(notes=[*run.notes, *notes])
+    # Issue 11: the load's roster changes go to the tenant's SCIM server (if it has one).
+    from sis_sync.tasks import enqueue_scim_push
+
+    enqueue_scim_push(provider.tenant_id)
+
+
+def after_roster_applied(run: SisSyncRun) -> bool:
+    """Issue 11, inside the load transaction right after `loader.apply`: the tenant's seats
+    (stats `seats`) and the SCIM outbox rows of what the run changed. True when students are
+    left waiting for a seat (the run then ends PARTIAL)."""
+    from sis_sync.scim.outbox import scim_queue_run_changes
+    from sis_sync.seats import seats_allocate
+
+    tenant_id = run.provider.tenant_id
+    scim_queue_run_changes(run=run, tenant_id=tenant_id)
+    seats = seats_allocate(tenant_id=tenant_id, run_id=run.pk)
+    if seats is None:
+        return False
+    run.stats = {**(run.stats or {}), "seats": seats}
+    return seats["waiting"] > 0
 
 
 def remember_state(run: SisSyncRun) -> None:

@@ -125,3 +125,47 @@ def _enqueue(task: Any, run_id: int, *args: Any) -> None:
 def enqueue_run(run_id: int) -> None:
     """Hands a PENDING run to the workers once the run row is committed."""
     _enqueue(sync_extract_task, run_id)
+
+
+# Issue 11: the SCIM push. After a load, the tenant's outbox is pushed at once (backoff
+# ignored: a new load is a good moment to try again); every minute the retry task pushes the
+# tenants whose backed-off changes are due, and forgets old webhook events and pushed rows.
+
+
+@sync_task("scim_push")
+def scim_push_task(self: Any, tenant_id: int, force: bool = False) -> None:
+    from sis_sync.scim.push import scim_push
+
+    scim_push(tenant_id=tenant_id, force=force)
+
+
+@sync_task("scim_retry")
+def scim_retry_task(self: Any) -> None:
+    from sis_sync.scim.outbox import scim_prune
+    from sis_sync.scim.push import scim_tenants_due
+    from sis_sync.webhooks.service import webhooks_forget_old
+
+    scim_prune()
+    webhooks_forget_old()
+    for tenant_id in scim_tenants_due():
+        scim_push_task.apply_async(args=[tenant_id])
+
+
+def enqueue_scim_push(tenant_id: int, *, force: bool = True) -> None:
+    """Hands the tenant's SCIM push to the workers (after the commit), if it has a target.
+
+    In the embedded mode the push runs here; it never lets a failure escape (the changes stay
+    in the outbox for the next try).
+    """
+    from sis_sync.models import ScimTarget
+
+    if not ScimTarget.objects.filter(tenant_id=tenant_id).exists():
+        return
+
+    def send() -> None:
+        try:
+            scim_push_task.apply_async(args=[tenant_id], kwargs={"force": force})
+        except Exception:
+            log.exception("SCIM push of tenant %s could not be run or queued", tenant_id)
+
+    transaction.on_commit(send)

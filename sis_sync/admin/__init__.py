@@ -5,6 +5,6 @@ reads run history and the roster; a platform admin does the same for every tenan
 by role (sis_sync.access), not by Django model permissions: see `scoping`.
 """
 
-from sis_sync.admin import access, providers, roster, runs
+from sis_sync.admin import access, bridge, providers, roster, runs
 
-__all__ = ["access", "providers", "roster", "runs"]
+__all__ = ["access", "bridge", "providers", "roster", "runs"]

@@ -14,7 +14,8 @@ from django.utils.text import Truncator
 from sis_sync.access import membership_set
 from sis_sync.admin.scoping import TenantScopedAdmin, is_platform, may_use
 from sis_sync.models import AdminRole, AuditEvent, Membership, Tenant
-from sis_sync.tenants import tenant_get_or_create
+from sis_sync.seats import tenant_seats
+from sis_sync.tenants import tenant_get_or_create, tenant_settings
 
 
 @admin.register(Tenant)
@@ -37,10 +38,26 @@ class TenantAdmin(TenantScopedAdmin):
         return is_platform(request)
 
     def get_fields(self, request: HttpRequest, obj: Tenant | None = None) -> Any:
-        return ("slug", "name") if obj is None else ("slug", "name", "timezone", "seat_limit")
+        shown = ("slug", "name", "timezone", "seat_limit", "seats", "scim_target")
+        return ("slug", "name") if obj is None else shown
 
     def get_readonly_fields(self, request: HttpRequest, obj: Tenant | None = None) -> Any:
-        return () if obj is None else ("slug", "name", "timezone", "seat_limit")
+        return () if obj is None else self.get_fields(request, obj)
+
+    @admin.display(description="Seats")
+    def seats(self, tenant: Tenant) -> str:
+        s = tenant_seats(tenant=tenant)
+        if s["seatLimit"] is None:
+            return f"no limit; {s['allocated']:,} students hold a seat"
+        return (
+            f"{s['allocated']:,} of {s['seatLimit']:,} allocated, {s['available']:,} free, "
+            f"{s['waiting']:,} students waiting, {s['released']:,} released"
+        )
+
+    @admin.display(description="SCIM target")
+    def scim_target(self, tenant: Tenant) -> str:
+        scim = tenant_settings(tenant=tenant)["scim"]
+        return f"{scim['baseUrl']} (token stored)" if scim else "none (no SCIM push)"
 
     def save_model(self, request: HttpRequest, obj: Tenant, form: Any, change: bool) -> None:
         tenant = tenant_get_or_create(slug=obj.slug, name=obj.name)

@@ -47,12 +47,13 @@ class JsonObjectField(serializers.DictField):
 class StrictInput(serializers.Serializer):
     """Refuses fields it does not know, so a misspelt field is an error, not silently ignored."""
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if hasattr(self.initial_data, "keys"):
-            unknown = sorted(set(self.initial_data.keys()) - set(self.fields))
+    def to_internal_value(self, data: Any) -> Any:
+        # Here rather than in validate(): a nested StrictInput is checked as well.
+        if hasattr(data, "keys"):
+            unknown = sorted(set(data.keys()) - set(self.fields))
             if unknown:
                 raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
-        return attrs
+        return super().to_internal_value(data)
 
 
 # ------------------------------------------------------------------ errors
@@ -290,6 +291,52 @@ class TenantSyncStatusOut(serializers.Serializer):
 
 class TenantStopOut(serializers.Serializer):
     cancelled = RunOut(many=True)
+
+
+# ------------------------------------------------------------------ tenant settings and seats
+
+
+class ScimTargetIn(StrictInput):
+    baseUrl = serializers.CharField(help_text="The SCIM 2.0 service provider's base URL (https).")
+    token = serializers.CharField(
+        required=False,
+        write_only=True,
+        help_text="Bearer token, stored encrypted. Left out (or sent back masked): kept.",
+    )
+
+
+class TenantSettingsIn(StrictInput):
+    timezone = serializers.CharField(
+        required=False, help_text="IANA time zone of the tenant's schedules."
+    )
+    seatLimit = serializers.IntegerField(
+        required=False, allow_null=True, min_value=0, help_text="null: no limit."
+    )
+    scim = ScimTargetIn(required=False, allow_null=True, help_text="null: stop pushing.")
+
+
+class ScimTargetOut(serializers.Serializer):
+    baseUrl = serializers.CharField()
+    token = serializers.CharField(help_text="Always masked.")
+    hasToken = serializers.BooleanField()
+
+
+class TenantSettingsOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    timezone = serializers.CharField()
+    seatLimit = serializers.IntegerField(allow_null=True)
+    scim = ScimTargetOut(allow_null=True)
+
+
+class TenantSeatsOut(serializers.Serializer):
+    tenantId = serializers.IntegerField()
+    seatLimit = serializers.IntegerField(allow_null=True)
+    allocated = serializers.IntegerField(help_text="Active students holding a seat.")
+    available = serializers.IntegerField(allow_null=True, help_text="null when no limit.")
+    waiting = serializers.IntegerField(help_text="Active students past the limit, in line.")
+    released = serializers.IntegerField(help_text="Seats given back by withdrawn students.")
 
 
 # ------------------------------------------------------------------ audit

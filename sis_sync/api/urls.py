@@ -42,6 +42,9 @@ urlpatterns = [
     path("runs/<int:runId>/rejects", runs.RunRejectsView.as_view(), name="run-rejects"),
     path("runs/<int:runId>/approve", runs.RunApproveView.as_view(), name="run-approve"),
     path("runs/<int:runId>/discard", runs.RunDiscardView.as_view(), name="run-discard"),
+    # A tenant's settings and seats (SPEC §6)
+    path(T, tenants.TenantSettingsView.as_view(), name="tenant"),
+    path(f"{T}/seats", tenants.TenantSeatsView.as_view(), name="tenant-seats"),
     # A tenant's syncs (seed 003: /sync/{tenant_id}/start|status|stop|history)
     path(f"{T}/sync", tenants.TenantSyncView.as_view(), name="tenant-sync"),
     path(f"{T}/sync/start", tenants.TenantSyncView.as_view(), name="tenant-sync-start"),

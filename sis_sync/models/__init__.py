@@ -1,6 +1,17 @@
 """Models: tenants, the platform roster, the external-identity map, providers and sync runs."""
 
 from sis_sync.models.access import AdminRole, AuditEvent, Membership
+from sis_sync.models.bridge import (
+    ScimChange,
+    ScimChangeStatus,
+    ScimLink,
+    ScimResource,
+    ScimTarget,
+    SeatAssignment,
+    SeatState,
+    WebhookEvent,
+    WebhookEventState,
+)
 from sis_sync.models.metrics import MetricCounter
 from sis_sync.models.providers import ProviderType, SisProvider
 from sis_sync.models.roster import (
@@ -34,6 +45,15 @@ __all__ = [
     "RunPhase",
     "RunStatus",
     "School",
+    "ScimChange",
+    "ScimChangeStatus",
+    "ScimLink",
+    "ScimResource",
+    "ScimTarget",
+    "SeatAssignment",
+    "SeatState",
+    "WebhookEvent",
+    "WebhookEventState",
     "SisProvider",
     "SisSyncRun",
     "Tenant",

@@ -24,6 +24,9 @@ from sis_sync.api.serializers import (
     SchoolOut,
     SchoolQuery,
     SyncIn,
+    TenantSeatsOut,
+    TenantSettingsIn,
+    TenantSettingsOut,
     TenantStopOut,
     TenantSyncOut,
     TenantSyncStatusOut,
@@ -49,8 +52,54 @@ from sis_sync.listings import (
     tenant_runs,
 )
 from sis_sync.manual_syncs import tenant_sync_start, tenant_sync_status, tenant_sync_stop
+from sis_sync.seats import tenant_seats
+from sis_sync.tenants import UNSET, tenant_configure, tenant_settings
 
 SYNC_TAG = ["tenant syncs"]
+
+
+class TenantSettingsView(TenantScoped):
+    @extend_schema(
+        tags=["tenants"],
+        summary="The tenant's settings: time zone, seat limit, SCIM target",
+        parameters=[TENANT_PARAMETER],
+        responses={200: TenantSettingsOut, **errors()},
+    )
+    def get(self, request: Request, tenantId: str) -> Response:
+        return Response(TenantSettingsOut(tenant_settings(tenant=self.tenant)).data)
+
+    @extend_schema(
+        tags=["tenants"],
+        summary="Change the tenant's settings",
+        description="Changes the fields sent. A new time zone moves the providers' schedules; "
+        "a seat limit gives free seats to waiting students at once; a new SCIM target gets "
+        "a full reconcile pushed. The SCIM token is never returned.",
+        parameters=[TENANT_PARAMETER],
+        request=TenantSettingsIn,
+        responses={200: TenantSettingsOut, **errors()},
+    )
+    def patch(self, request: Request, tenantId: str) -> Response:
+        data = parse(TenantSettingsIn, request.data)
+        with refusals_audited("tenant.configured", actor=self.actor, target=self.tenant):
+            tenant_configure(
+                tenant=self.tenant,
+                actor=self.actor,
+                timezone=data.get("timezone", UNSET),
+                seat_limit=data.get("seatLimit", UNSET),
+                scim=data.get("scim", UNSET),
+            )
+        return Response(TenantSettingsOut(tenant_settings(tenant=self.tenant)).data)
+
+
+class TenantSeatsView(TenantScoped):
+    @extend_schema(
+        tags=["tenants"],
+        summary="The tenant's seats: limit, allocated, available, waiting, released",
+        parameters=[TENANT_PARAMETER],
+        responses={200: TenantSeatsOut, **errors()},
+    )
+    def get(self, request: Request, tenantId: str) -> Response:
+        return Response(TenantSeatsOut(tenant_seats(tenant=self.tenant)).data)
 
 
 class TenantSyncView(TenantScoped):
