@@ -62,8 +62,18 @@ class Store(Protocol):
 class RedisStore:
     def __init__(self, url: str) -> None:
         import redis
+        from redis.backoff import ExponentialBackoff
+        from redis.retry import Retry
 
-        self.redis = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
+        # A Redis restart or failover takes seconds: ride it out (about 10 s of retries)
+        # rather than fail every running sync on its next lock renewal.
+        self.redis = redis.Redis.from_url(
+            url,
+            socket_timeout=10,
+            socket_connect_timeout=5,
+            retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), 9),
+            retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+        )
         self._release = self.redis.register_script(_RELEASE)
         self._renew = self.redis.register_script(_RENEW)
         self._slot_acquire = self.redis.register_script(_SLOT_ACQUIRE)
@@ -212,10 +222,18 @@ def acquire_for_run(*, provider_id: int, run_id: int) -> str | None:
 
 
 def renew_for_run(*, provider_id: int, run_id: int) -> bool:
-    """Extends the run's lock and slot; False when the run no longer holds its lock."""
+    """Extends the run's lock and slot; False when another run holds the provider's lock.
+
+    A lock that nobody holds any more (Redis restarted without persistence, or was flushed)
+    is taken back: no other run of the provider can have started meanwhile, since starting
+    one needs this run to have ended in PostgreSQL, and its load is fenced there too. The
+    slot is taken back whatever the limit: a running sync keeps running, new ones wait.
+    """
     s, token, ttl = store(), run_token(run_id), float(settings.SYNC_LOCK_TIMEOUT)
-    s.slot_renew(SLOTS_KEY, token, ttl)
-    return s.lock_renew(provider_key(provider_id), token, ttl)
+    key = provider_key(provider_id)
+    if not s.slot_renew(SLOTS_KEY, token, ttl):
+        s.slot_acquire(SLOTS_KEY, token, ttl, 2**31)
+    return s.lock_renew(key, token, ttl) or s.lock_acquire(key, token, ttl)
 
 
 def release_for_run(*, provider_id: int, run_id: int) -> None:

@@ -42,6 +42,8 @@ def run_finish(
     extra: dict[str, Any] | None = None,
 ) -> bool:
     """Ends an active (or HELD) run; False if it had already ended some other way."""
+    # A message may quote the source (a header, a value): PostgreSQL text cannot hold NUL.
+    message = message.replace("\x00", "")
     stats = dict(run.stats or {})
     if not keep_duration or "durationSeconds" not in stats:
         stats["durationSeconds"] = duration(run)

@@ -262,7 +262,13 @@ def after_attempts(attempts: int, exc: ConnectorError) -> str:
 
 
 def stopped(run: SisSyncRun) -> None:
-    """The run was ended by someone else (cancel, reaper) mid-stage: free what it held."""
+    """The run was ended by someone else (cancel, reaper) mid-stage, or lost its claim on the
+    provider: free what it held, and end it if nobody has."""
+    run_fail(
+        run,
+        "The sync lost its claim on the provider (its lock was taken or expired) and stopped; "
+        "nothing from it was applied",
+    )
     release(run)
     log.info("run %s stopped: %s", run.pk, SisSyncRun.objects.get(pk=run.pk).status)
 

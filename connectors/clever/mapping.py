@@ -63,7 +63,9 @@ def text(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value).strip()
+    # Lenient, as everything here: a NUL (JSON \u0000) is dropped, since PostgreSQL text
+    # cannot hold it and one stray byte must not fail a district's sync.
+    return str(value).replace("\x00", "").strip()
 
 
 def grade(value: Any) -> str:

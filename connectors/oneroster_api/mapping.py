@@ -65,7 +65,10 @@ def to_record(
     try:
         return MAPPERS[entity](obj, lookups, position)
     except MappingError as exc:
-        external_id = text(obj, "sourcedId", strict=False)
+        try:
+            external_id = text(obj, "sourcedId", strict=False)
+        except MappingError:  # the id itself is unusable (a NUL)
+            external_id = ""
         reason = f"{source} #{position}: {exc}"
         return Reject(singular, external_id, reason, without_password(obj), position)
 
@@ -216,6 +219,8 @@ def org_is_school(obj: Any) -> tuple[str, bool] | None:
 def text(obj: dict[str, Any], key: str, *, strict: bool = True) -> str:
     value = obj.get(key)
     if type(value) is str:  # the common case first: this runs millions of times
+        if "\x00" in value:  # JSON may carry \u0000; PostgreSQL text cannot hold it
+            raise MappingError(f"{key} contains a NUL character")
         return value.strip()
     if value is None:
         return ""
@@ -282,6 +287,8 @@ def ref_ids(obj: dict[str, Any], key: str) -> tuple[str, ...]:
 
 def _guid(value: Any, key: str) -> str:
     if type(value) is dict and type(value.get("sourcedId")) is str:  # the common case first
+        if "\x00" in value["sourcedId"]:
+            raise MappingError(f"{key} contains a NUL character")
         return value["sourcedId"].strip()
     if value is None:
         return ""
@@ -290,6 +297,8 @@ def _guid(value: Any, key: str) -> str:
         if value is None:
             return ""
     if isinstance(value, str | int) and not isinstance(value, bool):
+        if "\x00" in str(value):
+            raise MappingError(f"{key} contains a NUL character")
         return str(value).strip()
     raise MappingError(f"{key} is not a reference (expected an object with a sourcedId)")
 
@@ -305,6 +314,8 @@ def values(obj: dict[str, Any], key: str) -> list[str]:
         if isinstance(item, dict | list):
             raise MappingError(f"{key} holds a {type(item).__name__}, not text")
         word = str(item).strip()
+        if "\x00" in word:
+            raise MappingError(f"{key} contains a NUL character")
         if word:
             found.append(word)
     return found

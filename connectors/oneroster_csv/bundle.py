@@ -56,6 +56,12 @@ class Bundle:
         root = PurePosixPath(".")
         if root in folders:
             folders = {root}
+        if len(folders) > 1:
+            names = ", ".join(sorted(f"{folder}/" for folder in folders)[:5])
+            raise ConnectorError(
+                f"{path.name} holds CSV files in several folders ({names}): zip one bundle, "
+                "its files at the top or in one folder"
+            )
         if len(folders) == 1:
             (folder,) = folders
             for member in (m for m in csvs if PurePosixPath(m.filename).parent == folder):

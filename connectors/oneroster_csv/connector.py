@@ -36,6 +36,7 @@ from connectors.oneroster_csv.bundle import Bundle
 from connectors.oneroster_csv.fetch import RemoteBundle, archive, choose_bundle, download
 from connectors.oneroster_csv.reader import CsvExtraction
 from connectors.oneroster_csv.sftp import SftpSettings, sftp_session
+from connectors.oneroster_csv.upload import check_upload
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +62,16 @@ class OneRosterCsvConnector:
 
     # -- the contract --------------------------------------------------------------------------
 
+    def _open(self, path: Path) -> Bundle:
+        """The bundle at `path`. A zip is checked first (zip-slip, symlinks, zip bombs) whichever
+        door it came in by: an upload is checked when kept, a fetched one only here."""
+        if path.is_file():
+            check_upload(path, max_bytes=self._max_bytes())
+        return Bundle(path)
+
     def test_connection(self) -> str:
         if not self.config.get("sftp"):
-            with Bundle(self._bundle_path()) as bundle:
+            with self._open(self._bundle_path()) as bundle:
                 return CsvExtraction(bundle, mode="full").describe()
         # One attempt: an admin is waiting for the answer.
         sftp = self._sftp_settings()
@@ -74,14 +82,14 @@ class OneRosterCsvConnector:
     @contextmanager
     def extract(self, *, mode: str, state: dict[str, Any]) -> Iterator[CsvExtraction]:
         if not self.config.get("sftp"):
-            with Bundle(self._bundle_path()) as bundle:
+            with self._open(self._bundle_path()) as bundle:
                 yield CsvExtraction(bundle, mode=mode)
             return
         sftp = self._sftp_settings()
         workdir = Path(tempfile.mkdtemp(prefix="sftp-", dir=_temp_root()))
         try:
             remote, local = self._retrying(lambda: self._fetch(sftp, workdir))
-            with Bundle(local) as bundle:
+            with self._open(local) as bundle:
                 extraction = CsvExtraction(bundle, mode=mode)
                 extraction.notes.extend(remote.notes)
                 extraction.notes.append(f"Fetched {remote.describe()} from {sftp.where}")

@@ -48,8 +48,8 @@ def read_rows(
                 return
             except (csv.Error, UnicodeDecodeError) as exc:
                 raise _unreadable(filename, reader.line_num + 1, exc) from None
-            if not cells or (len(cells) == 1 and not cells[0].strip()):
-                continue  # blank line
+            if not any(c.strip() for c in cells):
+                continue  # a blank line, or a row of empty cells (",,,," as spreadsheets save)
             problem = ""
             if len(cells) > width and any(c.strip() for c in cells[width:]):
                 problem = f"the row has {len(cells)} fields but the header has {width}"
@@ -64,6 +64,11 @@ def read_rows(
 def _header_keys(
     filename: str, header: list[str], columns: tuple[str, ...], required: tuple[str, ...]
 ) -> list[str]:
+    if any("\x00" in cell for cell in header):
+        raise ConnectorError(
+            f"{filename} is not UTF-8 text: its header holds NUL bytes (UTF-16 or a binary "
+            "file?): export it again as UTF-8"
+        )
     canonical = {c.lower(): c for c in columns}
     keys = []
     for cell in header:
@@ -71,11 +76,26 @@ def _header_keys(
         keys.append(canonical.get(name.lower(), name))
     missing = [c for c in required if c not in keys]
     if missing:
+        shown = _printable(", ".join(h.strip() for h in header))
         raise ConnectorError(
             f"{filename} is missing the required column{'s' if len(missing) > 1 else ''} "
-            f"{', '.join(missing)} (its header is: {', '.join(h.strip() for h in header)[:300]})"
+            f"{', '.join(missing)} (its header is: {shown}){_delimiter_hint(header)}"
         )
     return keys
+
+
+def _delimiter_hint(header: list[str]) -> str:
+    if len(header) == 1:
+        for mark, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):
+            if header[0].count(mark) >= 2:
+                return f"; the file is separated by {name}, but OneRoster CSV uses commas"
+    return ""
+
+
+def _printable(text: str, limit: int = 300) -> str:
+    """Text from the file, safe to show in a message: control characters become '?'."""
+    shown = "".join(c if c.isprintable() else "?" for c in text[:limit])
+    return shown + ("…" if len(text) > limit else "")
 
 
 def _unreadable(filename: str, line: int, exc: Exception) -> ConnectorError:
