@@ -61,6 +61,7 @@ class SeatAssignment(models.Model):
     released_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = "seat"
         indexes = [
             models.Index(fields=["tenant", "state", "queued_at", "person"], name="seat_queue")
         ]
@@ -137,6 +138,8 @@ class ScimChange(models.Model):
     done_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = "SCIM change (outbox)"
+        verbose_name_plural = "SCIM outbox"
         indexes = [
             models.Index(fields=["tenant", "status", "next_attempt_at"], name="scim_change_due"),
             models.Index(fields=["tenant", "resource", "entity_id"], name="scim_change_entity"),

@@ -63,6 +63,7 @@ class SisSyncRun(models.Model):
     decided_by = models.CharField(max_length=150, blank=True, default="")
 
     class Meta:
+        verbose_name = "sync run"
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["provider", "-created_at"], name="run_provider_recent")]
 
