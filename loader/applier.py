@@ -39,6 +39,8 @@ def apply(ctx: LoadContext) -> None:
                 resolve_references(ctx, spec)
                 created = _create(ctx, spec, now)
                 schooled = WRITTEN
+            if spec is USERS:
+                _rekey(ctx)
             grown = created + _link(ctx, spec, now)
             if grown:
                 # The children's joins go through the identity map this transaction just grew.
@@ -145,12 +147,25 @@ def _create(ctx: LoadContext, spec: EntitySpec, now: object) -> int:
     )
 
 
+def _rekey(ctx: LoadContext) -> None:
+    """A person the provider now sends under a new id keeps their identity, under the new id."""
+    st = USERS.staging
+    execute(
+        f"UPDATE {IDENTITY} SET external_id = s.external_id FROM {st} s "
+        f"WHERE s.run_id = %s AND s.matched_by = 'previous_id' AND s.action IN {CHANGED} "
+        f"AND {IDENTITY}.provider_id = %s AND {IDENTITY}.entity_type = 'user' "
+        f"AND {IDENTITY}.external_id = s.previous_external_id "
+        f"AND {IDENTITY}.entity_id = s.entity_id",
+        [ctx.run_id, ctx.provider_id],
+    )
+
+
 def _link(ctx: LoadContext, spec: EntitySpec, now: object) -> int:
     """Remembers the external id of every existing entity this run matched by email/number."""
     return execute(
         f"INSERT INTO {IDENTITY} (tenant_id, provider_id, entity_type, external_id, entity_id, "
         f"created_at) SELECT %s, %s, %s, external_id, entity_id, %s FROM {spec.staging} "
-        f"WHERE run_id = %s AND matched_by NOT IN ('external_id', 'new') "
+        f"WHERE run_id = %s AND matched_by NOT IN ('external_id', 'new', 'previous_id') "
         f"AND action IN {CHANGED}",
         [ctx.tenant_id, ctx.provider_id, spec.type, now, ctx.run_id],
     )

@@ -89,6 +89,7 @@ def _match(ctx: LoadContext, spec: EntitySpec) -> int:
     """Matches the staged records of one type; returns how many staging rows it wrote."""
     written = _match_known(ctx, spec)
     if spec is USERS:
+        written += _match_previous(ctx)
         written += _match_people(ctx, "email", "lower(%s.email)", "email", roles=None)
         written += _match_people(
             ctx, "student_number", "%s.student_number", "student_number", roles="student"
@@ -139,6 +140,28 @@ def _match_known(ctx: LoadContext, spec: EntitySpec) -> int:
         f"WHERE s.run_id = %s AND NOT s.rejected AND NOT s.skipped) AS x "
         f"WHERE {st}.id = x.id AND x.action IS NOT NULL",
         [ctx.provider_id, spec.type, *join_params, ctx.run_id],
+    )
+
+
+def _match_previous(ctx: LoadContext) -> int:
+    """Links staged users this provider now sends under a new id to the person it knew under
+    their previous one (`previous_external_id`: Clever's v2 `legacy_id`). Only when the old id
+    is not itself sent in this run, the new one is unknown, and no other staged user claims the
+    same old id. The apply re-keys the identity to the new id (`matched_by = 'previous_id'`).
+    """
+    st = USERS.staging
+    return execute(
+        f"UPDATE {st} SET entity_id = m.entity_id, matched_by = 'previous_id' FROM {IDENTITY} m "
+        f"WHERE {st}.run_id = %s AND NOT {st}.rejected AND NOT {st}.skipped "
+        f"AND {st}.status = 'active' AND {st}.entity_id IS NULL "
+        f"AND {st}.previous_external_id <> '' AND {_unknown(ctx, USERS, st)} "
+        f"AND m.provider_id = %s AND m.entity_type = 'user' "
+        f"AND m.external_id = {st}.previous_external_id "
+        f"AND NOT EXISTS (SELECT 1 FROM {st} o WHERE o.run_id = %s "
+        f"AND o.external_id = {st}.previous_external_id) "
+        f"AND NOT EXISTS (SELECT 1 FROM {st} d WHERE d.run_id = %s AND d.id <> {st}.id "
+        f"AND d.previous_external_id = {st}.previous_external_id)",
+        [ctx.run_id, ctx.provider_id, ctx.run_id, ctx.run_id],
     )
 
 
@@ -289,7 +312,15 @@ def _plan_deactivations(ctx: LoadContext) -> None:
     for spec in ORDER:
         if ctx.mode(spec.name) == "full" and ctx.options.deactivate_missing:
             # Whatever this provider gave us before and no longer sends. A record that was sent
-            # but rejected is not "gone": its entity stays as it is.
+            # but rejected is not "gone": its entity stays as it is; nor is one sent under a
+            # new id (re-keyed: `_match_previous`).
+            rekeyed = (
+                f"AND NOT EXISTS (SELECT 1 FROM {spec.staging} r WHERE r.run_id = "
+                f"{int(ctx.run_id)} AND r.matched_by = 'previous_id' "
+                f"AND r.entity_id = m.entity_id) "
+                if spec is USERS
+                else ""
+            )
             execute(
                 f"INSERT INTO {PLANNED} (run_id, entity_type, entity_id) "
                 f"SELECT %s, %s, m.entity_id FROM {IDENTITY} m JOIN {spec.target} e "
@@ -297,7 +328,7 @@ def _plan_deactivations(ctx: LoadContext) -> None:
                 f"AND e.is_active AND NOT EXISTS (SELECT 1 FROM {spec.staging} s "
                 f"WHERE s.run_id = %s AND s.external_id = m.external_id AND NOT s.skipped) "
                 f"AND NOT EXISTS (SELECT 1 FROM {REJECTS} j WHERE j.run_id = %s "
-                f"AND j.entity = %s AND j.external_id = m.external_id)",
+                f"AND j.entity = %s AND j.external_id = m.external_id) {rekeyed}",
                 [
                     ctx.run_id,
                     spec.type,

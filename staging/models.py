@@ -81,6 +81,7 @@ class RawUser(RawRecord):
     grades = models.TextField()
     enabled = models.BooleanField()
     school_external_ids = models.TextField()  # a JSON array of school external ids
+    previous_external_id = models.TextField(default="")  # e.g. Clever's legacy_id
 
     class Meta:
         db_table = "sis_raw_users"

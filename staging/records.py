@@ -65,6 +65,9 @@ class UserRecord(NamedTuple):
     school_external_ids: tuple[str, ...]
     raw: dict[str, Any]
     line: int = 0
+    # The id the source called this person by before (Clever's `legacy_id` after its v2 → v3
+    # move): a person known under it is the same person, and is re-keyed to `external_id`.
+    previous_external_id: str = ""
 
 
 class EnrollmentRecord(NamedTuple):

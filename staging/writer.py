@@ -58,6 +58,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "grades",
         "enabled",
         "school_external_ids",
+        "previous_external_id",
     ),
     "enrollments": _COMMON
     + (
@@ -97,7 +98,11 @@ def _row(run_id: int, provider_id: int, record: Any) -> tuple[Any, ...]:
     if isinstance(record, ClassRecord):
         return head + record[2:15]
     if isinstance(record, UserRecord):
-        return head + record[2:11] + (json.dumps(list(record.school_external_ids)),)
+        return (
+            head
+            + record[2:11]
+            + (json.dumps(list(record.school_external_ids)), record.previous_external_id)
+        )
     if isinstance(record, EnrollmentRecord):
         return head + record[2:9]
     raise TypeError(f"not a staging record: {type(record).__name__}")

@@ -191,3 +191,21 @@ def test_dates_are_read_leniently() -> None:
     assert mapping.date("2/11/2007") == dt.date(2007, 2, 11)
     assert mapping.date("2025-08-25T00:00:00Z") == dt.date(2025, 8, 25)
     assert mapping.date("soon") is None
+
+
+@pytest.mark.parametrize(
+    "roles, previous",
+    [
+        ({"teacher": {"school": "s1", "legacy_id": "v2-t9"}}, "v2-t9"),
+        ({"teacher": {"school": "s1", "legacy_id": "t9"}}, ""),  # the same id: nothing to re-key
+        (
+            {"staff": {"schools": ["s1"], "legacy_id": ""}, "district_admin": {"legacy_id": "a"}},
+            "a",
+        ),
+        ({"student": {"school": "s1"}}, ""),  # students kept their ids in v3
+    ],
+)
+def test_it_keeps_the_v2_legacy_id_as_the_previous_id(roles: dict, previous: str) -> None:
+    record = mapping.user({"id": "t9", "name": {"first": "A", "last": "B"}, "roles": roles})
+
+    assert isinstance(record, UserRecord) and record.previous_external_id == previous

@@ -437,3 +437,38 @@ def test_without_events_enabled_every_delta_runs_as_a_full_sync(clever: FakeClev
     assert second.mode == "full"
     assert second.notes[0].startswith("No Clever event cursor is stored")
     assert changes(second) == 0
+
+
+def test_a_teacher_clever_gave_a_new_id_stays_the_same_person(clever: FakeClever) -> None:
+    """Clever's v2 → v3 move gave teachers new ids, the old one in roles.teacher.legacy_id
+    (reference/clever.md): the person is re-keyed, not deactivated and created again."""
+    provider = make_provider(clever)
+    assert run(provider).status == RunStatus.SUCCESS
+    old_id = clever.id_of("tch-2")
+    before = person(provider, old_id)
+    people = Person.objects.count()
+    with clever.lock:
+        record = clever.records["users"].pop(old_id)
+        new_id = clever.new_id()
+        record["id"] = new_id
+        record["roles"]["teacher"]["legacy_id"] = old_id
+        clever.records["users"][new_id] = record
+        for section in clever.records["sections"].values():
+            section["teachers"] = [new_id if t == old_id else t for t in section["teachers"]]
+            if section.get("teacher") == old_id:
+                section["teacher"] = new_id
+
+    again = run(provider)
+
+    assert again.status == RunStatus.SUCCESS, again.error_message
+    after = person(provider, new_id)
+    assert after.pk == before.pk and after.is_active
+    assert Person.objects.count() == people
+    assert again.stats["users"]["deactivated"] == 0 and again.stats["users"]["created"] == 0
+    assert not ExternalIdentity.objects.filter(
+        provider=provider, entity_type="user", external_id=old_id
+    ).exists()
+    assert Enrollment.objects.filter(person=after, is_active=True).exists()
+    # Another sync with the new id changes nothing more.
+    third = run(provider)
+    assert third.stats["users"]["updated"] == 0 and third.stats["users"]["created"] == 0

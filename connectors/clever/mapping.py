@@ -328,7 +328,18 @@ def user(record: Record, *, status: str = ACTIVE, line: int = 0) -> UserRecord |
         school_external_ids=tuple(schools),
         raw=dict(record),
         line=line,
+        previous_external_id=_legacy_id(roles, kept, external_id),
     )
+
+
+def _legacy_id(roles: Record, kept: list[str], external_id: str) -> str:
+    """The v2 id of a user Clever gave a new id in v3 (teachers, staff, admins; D-V3): the first
+    `roles.<role>.legacy_id` that differs from the user's id, or ''."""
+    for role_name in kept:
+        legacy = text(roles[role_name].get("legacy_id"))
+        if legacy and legacy != external_id:
+            return legacy
+    return ""
 
 
 # -- deletions --------------------------------------------------------------------------------
