@@ -472,3 +472,24 @@ def test_a_teacher_clever_gave_a_new_id_stays_the_same_person(clever: FakeClever
     # Another sync with the new id changes nothing more.
     third = run(provider)
     assert third.stats["users"]["updated"] == 0 and third.stats["users"]["created"] == 0
+
+
+def test_an_old_id_claimed_by_two_users_re_keys_neither(clever: FakeClever) -> None:
+    provider = make_provider(clever)
+    assert run(provider).status == RunStatus.SUCCESS
+    old_id = clever.id_of("tch-2")
+    before = person(provider, old_id)
+    with clever.lock:
+        record = clever.records["users"].pop(old_id)
+        for n in (1, 2):
+            twin = {**record, "id": clever.new_id(), "email": f"twin{n}@example.org"}
+            twin["roles"] = {"teacher": {**record["roles"]["teacher"], "legacy_id": old_id}}
+            clever.records["users"][twin["id"]] = twin
+
+    again = run(provider, mode="full")
+
+    assert again.stats["users"]["created"] == 2  # ambiguous: no one inherits the old person
+    before.refresh_from_db()
+    # PARTIAL: the sections still name the old id, whose enrollments are now rejected.
+    assert again.status in (RunStatus.SUCCESS, RunStatus.PARTIAL), again.error_message
+    assert again.stats["users"]["deactivated"] == 1 and not before.is_active
