@@ -395,6 +395,16 @@ class FakeOneRoster:
 
     # -- test controls ------------------------------------------------------------------------
 
+    def provider_config(self, **extra: Any) -> dict[str, Any]:
+        """An ONEROSTER_API provider's config for this server (OAuth 2 client credentials)."""
+        return {
+            "baseUrl": self.url,
+            "tokenUrl": self.token_url,
+            "clientId": self.client_id,
+            "clientSecret": self.client_secret,
+            **extra,
+        }
+
     def inject(self, kind: str, *, times: int = 1, path: str = "", retry_after: str = "0") -> None:
         assert kind in ("429", "500", "drop", "cut"), kind
         with self._lock:

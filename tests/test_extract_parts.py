@@ -49,13 +49,7 @@ def provider_for(fake: FakeOneRoster, slug: str = "lakeview") -> SisProvider:
         tenant=tenant_get_or_create(slug=slug),
         provider_type=ProviderType.ONEROSTER_API,
         name="SIS",
-        config={
-            "baseUrl": fake.url,
-            "tokenUrl": fake.token_url,
-            "clientId": fake.client_id,
-            "clientSecret": fake.client_secret,
-            "pageSize": 200,
-        },
+        config=fake.provider_config(pageSize=200),
     )
 
 

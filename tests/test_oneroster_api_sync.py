@@ -49,14 +49,7 @@ def provider_for(fake: FakeOneRoster, **config: Any) -> SisProvider:
         tenant=tenant_get_or_create(slug="lakeview"),
         provider_type=ProviderType.ONEROSTER_API,
         name="SIS",
-        config={
-            "baseUrl": fake.url,
-            "tokenUrl": fake.token_url,
-            "clientId": fake.client_id,
-            "clientSecret": fake.client_secret,
-            "pageSize": 500,
-        }
-        | config,
+        config=fake.provider_config(**{"pageSize": 500, **config}),
     )
 
 

@@ -187,13 +187,7 @@ def test_two_workers_share_the_extraction_of_one_big_sync(
             tenant=tenant_get_or_create(slug="big"),
             provider_type=ProviderType.ONEROSTER_API,
             name="SIS",
-            config={
-                "baseUrl": fake.url,
-                "tokenUrl": fake.token_url,
-                "clientId": fake.client_id,
-                "clientSecret": fake.client_secret,
-                "pageSize": 100,
-            },
+            config=fake.provider_config(pageSize=100),
         )
         run = sync_start(provider=provider, is_manual=True)
         # The users part meets more 500s than the HTTP client retries: its task runs again.
