@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from connectors.base import ConnectorError
 from connectors.registry import build_connector
+from loader.entities import SPECS
 from sis_sync import locks
 from sis_sync.models import RunPhase, RunStatus, SisSyncRun
 from sis_sync.providers import connector_config
@@ -76,7 +77,7 @@ def sync_extract_part(
     try:
         # A part delivered again (its worker died) starts its entity type over.
         STAGING_MODELS[entity].objects.filter(run_id=run.pk).delete()
-        run.rejects.filter(entity=entity).delete()
+        run.rejects.filter(entity=SPECS[entity].label).delete()  # rejects say "user", …
         connector = build_connector(
             provider.provider_type, connector_config(provider), options=provider.options
         )

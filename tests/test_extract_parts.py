@@ -17,7 +17,7 @@ from sis_sync.providers import provider_create
 from sis_sync.runs import sync_cancel
 from sis_sync.sync import TryAgain, sync_extract, sync_load, sync_run_inline, sync_start
 from sis_sync.tenants import tenant_get_or_create
-from staging.models import STAGING_MODELS
+from staging.models import STAGING_MODELS, RunReject
 from tests.fake_oneroster_server import FakeOneRoster, district_objects
 from tests.sync_helpers import counts
 
@@ -92,6 +92,8 @@ def test_a_part_delivered_again_stages_its_entity_over_not_twice(fake: FakeOneRo
     run = split_start(provider_for(fake))
     sync_extract_part(run_id=run.pk, entity="users")
     once = staged(run, "users")
+    # What the interrupted attempt rejected goes too (this district has nothing to reject).
+    RunReject.objects.create(run=run, entity="user", external_id="u-9", reason="broken")
     # As if the worker died after staging but before marking the part done: delivered again.
     progress = SisSyncRun.objects.get(pk=run.pk).progress
     progress["parts"]["users"]["done"] = False
@@ -100,6 +102,7 @@ def test_a_part_delivered_again_stages_its_entity_over_not_twice(fake: FakeOneRo
     sync_extract_part(run_id=run.pk, entity="users")
 
     assert staged(run, "users") == once > 0
+    assert not run.rejects.exists()
     assert SisSyncRun.objects.get(pk=run.pk).progress["parts"]["users"]["attempts"] == 2
     # A part that is done is not done again.
     assert sync_extract_part(run_id=run.pk, entity="users") is False
