@@ -81,7 +81,8 @@ class RawUser(RawRecord):
     grades = models.TextField()
     enabled = models.BooleanField()
     school_external_ids = models.TextField()  # a JSON array of school external ids
-    previous_external_id = models.TextField(default="")  # e.g. Clever's legacy_id
+    # e.g. Clever's legacy_id; a database default too, for rows written by plain SQL
+    previous_external_id = models.TextField(default="", db_default="")
 
     class Meta:
         db_table = "sis_raw_users"
