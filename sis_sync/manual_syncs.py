@@ -91,8 +91,6 @@ def tenant_sync_start(
     said so. Raises AlreadyRunning when every provider was skipped because it is running, and
     BadRequest when nothing at all could start.
     """
-    from sis_sync.tasks import enqueue_run
-
     providers = list(tenant.providers.filter(enabled=True).order_by("id"))
     if not providers:
         raise BadRequest(f"Tenant {tenant.slug} has no enabled provider")
@@ -103,9 +101,8 @@ def tenant_sync_start(
             skipped.append(Skipped(provider, "No bundle has been uploaded yet", None))
             continue
         try:
-            run = sync_start(
+            run = sync_trigger(
                 provider=provider,
-                is_manual=True,
                 triggered_by=triggered_by,
                 mode=mode,
                 dry_run=dry_run,
@@ -114,15 +111,12 @@ def tenant_sync_start(
         except AlreadyRunning as exc:
             skipped.append(Skipped(provider, exc.message, exc.run_id))
             continue
-        enqueue_run(run.pk)
         runs.append(run)
     if not runs:
         running = [s.run_id for s in skipped if s.run_id is not None]
         if running:
             raise AlreadyRunning(running[0])
         raise BadRequest("; ".join(f"{s.provider.name}: {s.reason}" for s in skipped))
-    for run in runs:
-        run.refresh_from_db()
     return TenantSync(runs, skipped)
 
 

@@ -1,7 +1,7 @@
 """The provider pages: the config form per type, and Run sync now / Dry run / Test connection.
 
 Every button calls the domain function the API and the commands call (`provider_create`,
-`provider_update`, `provider_disable`, `provider_store_bundle`, `sync_start` + `enqueue_run`,
+`provider_update`, `provider_disable`, `provider_store_bundle`, `sync_trigger`,
 `sync_cancel`, `provider_test_connection`); this module only turns requests into those calls
 and their results into messages.
 """
@@ -23,6 +23,7 @@ from sis_sync.admin.forms import CONFIG_FIELDS, ProviderForm, clear_name, field_
 from sis_sync.admin.scoping import TenantScopedAdmin, is_platform, tenants_of
 from sis_sync.connections import provider_test_connection
 from sis_sync.errors import SyncError
+from sis_sync.manual_syncs import sync_trigger
 from sis_sync.models import ProviderType, RunStatus, SisProvider, SisSyncRun
 from sis_sync.models.runs import ACTIVE_STATUSES
 from sis_sync.provider_config import merged
@@ -34,8 +35,7 @@ from sis_sync.providers import (
 )
 from sis_sync.runs import sync_cancel
 from sis_sync.selectors import provider_sync_status
-from sis_sync.sync import sync_start, sync_upload
-from sis_sync.tasks import enqueue_run
+from sis_sync.sync import sync_upload
 
 RECENT_RUNS = 8
 
@@ -267,11 +267,8 @@ class ProviderAdmin(TenantScopedAdmin):
         dry_run = request.POST.get("dry_run") == "1"
         what = "Dry run" if dry_run else "Sync"
         try:
-            run = sync_start(
-                provider=provider, is_manual=True, triggered_by=actor(request), dry_run=dry_run
-            )
             # With workers this queues the run; embedded (no Redis) it runs here, now.
-            enqueue_run(run.pk)
+            run = sync_trigger(provider=provider, triggered_by=actor(request), dry_run=dry_run)
         except SyncError as exc:
             messages.error(request, f"{what} not started: {exc.message}")
             return self._back(provider)
