@@ -4,8 +4,6 @@ with Approve and Discard), and the rejects as CSV. Approve and discard are `run_
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterator
 from typing import Any
 
 from django.contrib import admin, messages
@@ -31,6 +29,7 @@ from sis_sync.admin.display import (
 )
 from sis_sync.admin.scoping import TenantScopedAdmin, is_platform, scoped_filter, tenants_of
 from sis_sync.errors import SyncError
+from sis_sync.exports import rejects_csv
 from sis_sync.models import (
     Classroom,
     Person,
@@ -232,7 +231,9 @@ class RunAdmin(TenantScopedAdmin):
 
     def rejects_csv_view(self, request: HttpRequest, object_id: int) -> StreamingHttpResponse:
         run = self.get_object(request, str(object_id))
-        response = StreamingHttpResponse(_rejects_csv(run), content_type="text/csv")
+        response = StreamingHttpResponse(
+            rejects_csv(run.rejects.order_by("id")), content_type="text/csv"
+        )
         response["Content-Disposition"] = f'attachment; filename="run-{run.pk}-rejects.csv"'
         return response
 
@@ -269,17 +270,3 @@ class RunAdmin(TenantScopedAdmin):
         if term.isdigit():
             return queryset.filter(pk=int(term)), False
         return super().get_search_results(request, queryset, search_term)
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def _rejects_csv(run: SisSyncRun) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow(["entity", "externalId", "line", "reason", "raw"])
-    for reject in run.rejects.order_by("id").iterator(chunk_size=2000):
-        yield writer.writerow(
-            [reject.entity, reject.external_id, reject.line or "", reject.reason, reject.raw]
-        )

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterator
 from typing import Any
 
-from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -23,39 +20,17 @@ from sis_sync.api.views.base import (
     parse,
     refusals_audited,
 )
+from sis_sync.exports import rejects_csv
 from sis_sync.listings import run_rejects
 from sis_sync.runs import run_approve, run_discard
 
 TAG = ["runs"]
-CSV_COLUMNS = ("entity", "externalId", "reason", "line", "raw")
 
 
 class RunDetailView(ApiView):
     @extend_schema(tags=TAG, summary="One run, with its stats", responses={200: RunOut, **errors()})
     def get(self, request: Request, runId: int) -> Response:
         return Response(RunOut(run_for(request, runId)).data)
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def _cell(value: Any) -> Any:
-    """Spreadsheets run a cell that starts with = + - @ as a formula: rejects are SIS data."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
-def _csv_rows(rejects: QuerySet) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow(CSV_COLUMNS)
-    for reject in rejects.iterator(chunk_size=2000):
-        yield writer.writerow(
-            [_cell(reject.entity), _cell(reject.external_id), _cell(reject.reason), reject.line,
-             _cell(reject.raw)]
-        )  # fmt: skip
 
 
 class RunRejectsView(ApiView):
@@ -76,7 +51,7 @@ class RunRejectsView(ApiView):
         query = parse(RejectsQuery, request.query_params)
         rejects = run_rejects(run=run, entity=query.get("entity"))
         if query.get("format") == "csv":
-            response = StreamingHttpResponse(_csv_rows(rejects), content_type="text/csv")
+            response = StreamingHttpResponse(rejects_csv(rejects), content_type="text/csv")
             response["Content-Disposition"] = f'attachment; filename="run-{run.pk}-rejects.csv"'
             return response
         return self.paginated(rejects, RejectOut)
