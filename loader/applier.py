@@ -16,9 +16,20 @@ from loader.db import (
     is_postgres,
     json_items,
     q,
+    scalar,
     tune_transaction,
 )
-from loader.entities import IDENTITY, ORDER, PERSON_SCHOOL, PLANNED, SPECS, USERS, EntitySpec
+from loader.entities import (
+    ENROLLMENTS,
+    IDENTITY,
+    ORDER,
+    PERSON_SCHOOL,
+    PLANNED,
+    SPECS,
+    USERS,
+    EntitySpec,
+)
+from loader.integrity import check_references
 from loader.planner import RESTATE_ROWS, WRITTEN, resolve_references, to_create
 
 CHANGED = "('create', 'update', 'reactivate')"
@@ -39,13 +50,13 @@ def apply(ctx: LoadContext) -> None:
                 resolve_references(ctx, spec)
                 created = _create(ctx, spec, now)
                 schooled = WRITTEN
-            if spec is USERS:
-                _rekey(ctx)
             grown = created + _link(ctx, spec, now)
             if grown:
                 # The children's joins go through the identity map this transaction just grew.
                 analyze([IDENTITY, spec.target])
-            if created >= RESTATE_ROWS:
+            if spec is USERS:
+                _rekey(ctx)
+            if created >= RESTATE_ROWS and spec is not ENROLLMENTS:
                 # What reads the run's staging after the load (seats, SCIM) filters on action.
                 analyze([spec.staging])
             _update(ctx, spec, now)
@@ -58,6 +69,7 @@ def apply(ctx: LoadContext) -> None:
             "WHERE run_id = %s AND entity_type = %s)",
             [now, now, ctx.run_id, spec.type],
         )
+    check_references(ctx)
 
 
 def _create_postgres(ctx: LoadContext, spec: EntitySpec, now: object) -> int:
@@ -65,56 +77,74 @@ def _create_postgres(ctx: LoadContext, spec: EntitySpec, now: object) -> int:
 
     Ids come from the target's sequence as the rows are read and parent ids from the identity
     map (parents were created first), so no pass over staging is needed for either. New people
-    get their schools in the same statement, and the staging rows their action and entity id
-    (what is read after the load, seats and the SCIM outbox, finds the created there).
+    get their schools in the same statement, and the staging rows of new schools, classes and
+    people their action and entity id (seats and the SCIM outbox read them after the load).
+    New enrollments' staging rows are left as they are: rewriting every row of a district's
+    largest table cost a third of its first sync, and the one reader, the SCIM outbox, finds
+    the classes of new enrollments by their creation time (`scim.outbox`).
     """
     joins, params, resolved = "", [], {}
     for n, ref in enumerate(spec.references):
         joins += (
-            f" LEFT JOIN {IDENTITY} p{n} ON p{n}.provider_id = %s AND p{n}.entity_type = %s "
-            f"AND p{n}.external_id = s.{q(ref.column)}"
+            f" LEFT JOIN {SPECS[ref.entity].identities} p{n} ON p{n}.provider_id = %s "
+            f"AND p{n}.entity_type = %s AND p{n}.external_id = s.{q(ref.column)}"
         )
         params += [ctx.provider_id, SPECS[ref.entity].type]
         resolved[ref.id_column] = f"coalesce(s.{q(ref.id_column)}, p{n}.entity_id)"
     picked = ", ".join(f"{resolved.get(c, f's.{q(c)}')} AS {q(c)}" for c in spec.fields)
-    columns = ", ".join(q(c) for c in spec.fields)
-    schools, school_params = "", []
     if spec is USERS:
         picked += ", s.school_external_ids"
-        schools = (
-            f", schools AS (INSERT INTO {PERSON_SCHOOL} (person_id, school_id) "
-            f"SELECT DISTINCT new.id, m.entity_id FROM new "
-            f"CROSS JOIN {json_items('new.school_external_ids')} "
-            f"JOIN {IDENTITY} m ON m.provider_id = %s AND m.entity_type = 'school' "
-            f"AND m.external_id = l.value)"
-        )
-        school_params = [ctx.provider_id]
+    columns = ", ".join(q(c) for c in spec.fields)
     st = spec.staging
+    # Named once: pg_get_serial_sequence() in the select list ran once per row.
+    sequence = scalar("SELECT pg_get_serial_sequence(%s, 'id')", [spec.target])
+    ctes: list[tuple[str, list[object]]] = [
+        (
+            f"new AS MATERIALIZED (SELECT nextval(%s::regclass) AS id, s.id AS staged, "
+            f"s.external_id, {picked} FROM {st} s{joins} "
+            f"WHERE s.run_id = %s AND {to_create(ctx, spec, 's')})",
+            [sequence, *params, ctx.run_id],
+        )
+    ]
+    own, own_values = ("provider_id, external_id, ", "%s, external_id, ")
+    made = (
+        f"INSERT INTO {spec.target} (id, tenant_id, {own if spec.own_identity else ''}"
+        f"{columns}, is_active, deactivated_at, created_at, updated_at) "
+        f"SELECT id, %s, {own_values if spec.own_identity else ''}{columns}, TRUE, NULL, %s, %s "
+        "FROM new",
+        [ctx.tenant_id, *([ctx.provider_id] if spec.own_identity else []), now, now],
+    )
+    if spec.own_identity:
+        final = made
+    else:
+        ctes.append((f"made AS ({made[0]})", made[1]))
+        final = (
+            f"INSERT INTO {IDENTITY} (tenant_id, provider_id, entity_type, external_id, "
+            "entity_id, created_at) SELECT %s, %s, %s, external_id, id, %s FROM new",
+            [ctx.tenant_id, ctx.provider_id, spec.type, now],
+        )
+    if spec is USERS:
+        ctes.append(
+            (
+                f"schools AS (INSERT INTO {PERSON_SCHOOL} (person_id, school_id) "
+                f"SELECT DISTINCT new.id, m.entity_id FROM new "
+                f"CROSS JOIN {json_items('new.school_external_ids')} "
+                f"JOIN {IDENTITY} m ON m.provider_id = %s AND m.entity_type = 'school' "
+                f"AND m.external_id = l.value)",
+                [ctx.provider_id],
+            )
+        )
+    if spec is not ENROLLMENTS:
+        ctes.append(
+            (
+                f"marked AS (UPDATE {st} SET entity_id = new.id, action = 'create', "
+                f"matched_by = 'new' FROM new WHERE {st}.id = new.staged)",
+                [],
+            )
+        )
     return execute(
-        f"WITH new AS MATERIALIZED (SELECT nextval(pg_get_serial_sequence(%s, 'id')) AS id, "
-        f"s.id AS staged, s.external_id, {picked} FROM {st} s{joins} "
-        f"WHERE s.run_id = %s AND {to_create(ctx, spec, 's')}), "
-        f"made AS (INSERT INTO {spec.target} (id, tenant_id, {columns}, is_active, "
-        f"deactivated_at, created_at, updated_at) "
-        f"SELECT id, %s, {columns}, TRUE, NULL, %s, %s FROM new){schools}, "
-        # Once applied, a created record's staging row says so, as every written one does.
-        f"marked AS (UPDATE {st} SET entity_id = new.id, action = 'create', matched_by = 'new' "
-        f"FROM new WHERE {st}.id = new.staged) "
-        f"INSERT INTO {IDENTITY} (tenant_id, provider_id, entity_type, external_id, entity_id, "
-        f"created_at) SELECT %s, %s, %s, external_id, id, %s FROM new",
-        [
-            spec.target,
-            *params,
-            ctx.run_id,
-            ctx.tenant_id,
-            now,
-            now,
-            *school_params,
-            ctx.tenant_id,
-            ctx.provider_id,
-            spec.type,
-            now,
-        ],
+        "WITH " + ", ".join(sql for sql, _ in ctes) + " " + final[0],
+        [value for _, values in ctes for value in values] + final[1],
     )
 
 
@@ -133,12 +163,16 @@ def _create(ctx: LoadContext, spec: EntitySpec, now: object) -> int:
     then the entities and identities; new people's schools come with `_replace_schools`."""
     allocate_ids(spec.staging, spec.target, ctx.run_id)
     columns = ", ".join(q(c) for c in spec.fields)
-    execute(
-        f"INSERT INTO {spec.target} (id, tenant_id, {columns}, is_active, deactivated_at, "
-        f"created_at, updated_at) SELECT entity_id, %s, {columns}, TRUE, NULL, %s, %s "
+    own = "provider_id, external_id, " if spec.own_identity else ""
+    own_values = "%s, external_id, " if spec.own_identity else ""
+    created = execute(
+        f"INSERT INTO {spec.target} (id, tenant_id, {own}{columns}, is_active, deactivated_at, "
+        f"created_at, updated_at) SELECT entity_id, %s, {own_values}{columns}, TRUE, NULL, %s, %s "
         f"FROM {spec.staging} WHERE run_id = %s AND action = 'create' ORDER BY id",
-        [ctx.tenant_id, now, now, ctx.run_id],
+        [ctx.tenant_id, *([ctx.provider_id] if spec.own_identity else []), now, now, ctx.run_id],
     )
+    if spec.own_identity:
+        return created
     return execute(
         f"INSERT INTO {IDENTITY} (tenant_id, provider_id, entity_type, external_id, entity_id, "
         f"created_at) SELECT %s, %s, %s, external_id, entity_id, %s FROM {spec.staging} "
@@ -148,8 +182,18 @@ def _create(ctx: LoadContext, spec: EntitySpec, now: object) -> int:
 
 
 def _rekey(ctx: LoadContext) -> None:
-    """A person the provider now sends under a new id keeps their identity, under the new id."""
+    """A person the provider now sends under a new id keeps their identity, under the new id.
+
+    Rare, so the run's staging is asked first: on a district's first sync the identity map
+    has just grown by every person and its statistics are stale, and PostgreSQL planned this
+    UPDATE as minutes of nested loops for nothing.
+    """
     st = USERS.staging
+    if not scalar(
+        f"SELECT EXISTS (SELECT 1 FROM {st} WHERE run_id = %s AND matched_by = 'previous_id')",
+        [ctx.run_id],
+    ):
+        return
     execute(
         f"UPDATE {IDENTITY} SET external_id = s.external_id FROM {st} s "
         f"WHERE s.run_id = %s AND s.matched_by = 'previous_id' AND s.action IN {CHANGED} "
@@ -162,6 +206,8 @@ def _rekey(ctx: LoadContext) -> None:
 
 def _link(ctx: LoadContext, spec: EntitySpec, now: object) -> int:
     """Remembers the external id of every existing entity this run matched by email/number."""
+    if spec.own_identity:
+        return 0  # matched on external id only: nothing to remember
     return execute(
         f"INSERT INTO {IDENTITY} (tenant_id, provider_id, entity_type, external_id, entity_id, "
         f"created_at) SELECT %s, %s, %s, external_id, entity_id, %s FROM {spec.staging} "
@@ -191,6 +237,11 @@ def _replace_schools(ctx: LoadContext, actions: tuple[str, ...]) -> None:
     """
     st = USERS.staging
     changed = "(" + ", ".join(f"'{a}'" for a in actions) + ")"
+    if not scalar(
+        f"SELECT EXISTS (SELECT 1 FROM {st} WHERE run_id = %s AND action IN {changed})",
+        [ctx.run_id],
+    ):
+        return  # a first or unchanged sync: the joins below would read every link for nothing
     person = (
         f"JOIN {IDENTITY} um ON um.provider_id = %s AND um.entity_type = 'user' "
         f"AND um.external_id = u.external_id"

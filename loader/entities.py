@@ -21,6 +21,20 @@ class EntitySpec:
     target: str
     fields: tuple[str, ...]  # target columns, copied from staging columns of the same name
     references: tuple[Reference, ...] = ()
+    # The target row carries its provider and external id itself, instead of a row in the
+    # identity map: for an entity only one provider can know (matched on external id only,
+    # never across providers) and of which a district has millions (enrollments).
+    own_identity: bool = False
+
+    @property
+    def identities(self) -> str:
+        """A FROM item with the identity map's columns, holding this type's identities."""
+        if not self.own_identity:
+            return IDENTITY
+        return (
+            f"(SELECT id, tenant_id, provider_id, '{self.type}' AS entity_type, external_id, "
+            f"id AS entity_id, created_at FROM {self.target} WHERE provider_id IS NOT NULL)"
+        )
 
     @property
     def max_lengths(self) -> dict[str, int]:
@@ -95,6 +109,7 @@ ENROLLMENTS = EntitySpec(
         Reference("class_external_id", "classes", "classroom_id"),
         Reference("user_external_id", "users", "person_id"),
     ),
+    own_identity=True,
 )
 
 SPECS = {s.name: s for s in (SCHOOLS, CLASSES, USERS, ENROLLMENTS)}

@@ -8,14 +8,19 @@ from __future__ import annotations
 
 from loader.context import LoadContext
 from loader.db import scalar
-from loader.entities import IDENTITY, ORDER
+from loader.entities import IDENTITY, ORDER, EntitySpec
 
 
-def _active(ctx: LoadContext, entity_type: str, target: str) -> int:
+def _active(ctx: LoadContext, spec: EntitySpec) -> int:
+    if spec.own_identity:  # the target row is its own identity
+        return scalar(
+            f"SELECT count(*) FROM {spec.target} WHERE provider_id = %s AND is_active",
+            [ctx.provider_id],
+        )
     return scalar(
-        f"SELECT count(*) FROM {IDENTITY} m JOIN {target} e ON e.id = m.entity_id "
+        f"SELECT count(*) FROM {IDENTITY} m JOIN {spec.target} e ON e.id = m.entity_id "
         "WHERE m.provider_id = %s AND m.entity_type = %s AND e.is_active",
-        [ctx.provider_id, entity_type],
+        [ctx.provider_id, spec.type],
     )
 
 
@@ -35,7 +40,7 @@ def hold_reasons(ctx: LoadContext, stats: dict[str, dict[str, int]]) -> list[str
     for spec in ORDER:
         if ctx.mode(spec.name) != "full":
             continue
-        active = _active(ctx, spec.type, spec.target)
+        active = _active(ctx, spec)
         if not active:
             continue  # nothing to lose: a first sync, or a provider whose entities are all gone
         if not _staged(ctx, spec.staging):

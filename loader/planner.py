@@ -77,7 +77,7 @@ def resolve_references(
     for ref in spec.references:
         parent = SPECS[ref.entity]
         execute(
-            f"UPDATE {st} SET {ref.id_column} = m.entity_id FROM {IDENTITY} m "
+            f"UPDATE {st} SET {ref.id_column} = m.entity_id FROM {parent.identities} m "
             f"WHERE {st}.run_id = %s AND {st}.{ref.id_column} IS NULL "
             f"AND {st}.action IN ({wanted}) "
             f"AND m.provider_id = %s AND m.entity_type = %s AND m.external_id = {st}.{ref.column}",
@@ -110,8 +110,8 @@ def _match_known(ctx: LoadContext, spec: EntitySpec) -> int:
     resolved: dict[str, str] = {}
     for n, ref in enumerate(spec.references):
         joins += (
-            f" LEFT JOIN {IDENTITY} p{n} ON p{n}.provider_id = %s AND p{n}.entity_type = %s "
-            f"AND p{n}.external_id = s.{ref.column}"
+            f" LEFT JOIN {SPECS[ref.entity].identities} p{n} ON p{n}.provider_id = %s "
+            f"AND p{n}.entity_type = %s AND p{n}.external_id = s.{ref.column}"
         )
         join_params += [ctx.provider_id, SPECS[ref.entity].type]
         picked += f", p{n}.entity_id AS {ref.id_column}"
@@ -128,18 +128,26 @@ def _match_known(ctx: LoadContext, spec: EntitySpec) -> int:
             " OR coalesce(ss.created, 0) = 1 OR coalesce(ss.listed, 0) <> coalesce(ss.common, 0)"
             " OR coalesce(ss.listed, 0) <> coalesce(ps.linked, 0)"
         )
+    if spec.own_identity:  # the target row is its own identity
+        known = f"JOIN {target} e ON e.provider_id = %s AND e.external_id = s.external_id"
+        known_params: list[object] = [ctx.provider_id]
+    else:
+        known = (
+            f"JOIN {IDENTITY} m ON m.provider_id = %s AND m.entity_type = %s "
+            f"AND m.external_id = s.external_id JOIN {target} e ON e.id = m.entity_id"
+        )
+        known_params = [ctx.provider_id, spec.type]
     return execute(
         f"UPDATE {st} SET entity_id = x.entity_id, matched_by = 'external_id', "
         f"action = x.action{assigned} FROM ("
-        f"SELECT s.id, m.entity_id{picked}, CASE "
+        f"SELECT s.id, e.id AS entity_id{picked}, CASE "
         f"WHEN s.status <> 'active' THEN CASE WHEN e.is_active THEN 'deactivate' ELSE 'ignore' END "
         f"WHEN NOT e.is_active THEN 'reactivate' "
         f"WHEN {changed} THEN 'update' END AS action "
-        f"FROM {st} s JOIN {IDENTITY} m ON m.provider_id = %s AND m.entity_type = %s "
-        f"AND m.external_id = s.external_id JOIN {target} e ON e.id = m.entity_id{joins} "
+        f"FROM {st} s {known}{joins} "
         f"WHERE s.run_id = %s AND NOT s.rejected AND NOT s.skipped) AS x "
         f"WHERE {st}.id = x.id AND x.action IS NOT NULL",
-        [ctx.provider_id, spec.type, *join_params, ctx.run_id],
+        [*known_params, *join_params, ctx.run_id],
     )
 
 
@@ -208,7 +216,7 @@ def _unknown(ctx: LoadContext, spec: EntitySpec, row: str) -> str:
     (its entity_id stays NULL, like a new record's).
     """
     return (
-        f"NOT EXISTS (SELECT 1 FROM {IDENTITY} known WHERE known.provider_id = "
+        f"NOT EXISTS (SELECT 1 FROM {spec.identities} known WHERE known.provider_id = "
         f"{int(ctx.provider_id)} AND known.entity_type = '{spec.type}' "
         f"AND known.external_id = {row}.external_id)"
     )
@@ -321,23 +329,23 @@ def _plan_deactivations(ctx: LoadContext) -> None:
                 if spec is USERS
                 else ""
             )
+            if spec.own_identity:  # the target row is its own identity
+                known = f"{spec.target} m WHERE m.provider_id = %s AND m.is_active"
+                entity, known_params = "m.id", [ctx.provider_id]
+            else:
+                known = (
+                    f"{IDENTITY} m JOIN {spec.target} e ON e.id = m.entity_id "
+                    "WHERE m.provider_id = %s AND m.entity_type = %s AND e.is_active"
+                )
+                entity, known_params = "m.entity_id", [ctx.provider_id, spec.type]
             execute(
                 f"INSERT INTO {PLANNED} (run_id, entity_type, entity_id) "
-                f"SELECT %s, %s, m.entity_id FROM {IDENTITY} m JOIN {spec.target} e "
-                f"ON e.id = m.entity_id WHERE m.provider_id = %s AND m.entity_type = %s "
-                f"AND e.is_active AND NOT EXISTS (SELECT 1 FROM {spec.staging} s "
+                f"SELECT %s, %s, {entity} FROM {known} "
+                f"AND NOT EXISTS (SELECT 1 FROM {spec.staging} s "
                 f"WHERE s.run_id = %s AND s.external_id = m.external_id AND NOT s.skipped) "
                 f"AND NOT EXISTS (SELECT 1 FROM {REJECTS} j WHERE j.run_id = %s "
                 f"AND j.entity = %s AND j.external_id = m.external_id) {rekeyed}",
-                [
-                    ctx.run_id,
-                    spec.type,
-                    ctx.provider_id,
-                    spec.type,
-                    ctx.run_id,
-                    ctx.run_id,
-                    spec.label,
-                ],
+                [ctx.run_id, spec.type, *known_params, ctx.run_id, ctx.run_id, spec.label],
             )
         if ctx.included(spec.name):
             execute(
@@ -383,7 +391,7 @@ def _stats(ctx: LoadContext) -> dict[str, dict[str, int]]:
         for action, count in rows(
             f"SELECT coalesce(s.action, CASE WHEN s.entity_id IS NULL AND s.status = 'active' "
             f"AND known.id IS NULL THEN 'create' ELSE 'unchanged' END), count(*) "
-            f"FROM {spec.staging} s LEFT JOIN {IDENTITY} known ON known.provider_id = %s "
+            f"FROM {spec.staging} s LEFT JOIN {spec.identities} known ON known.provider_id = %s "
             f"AND known.entity_type = %s AND known.external_id = s.external_id "
             "WHERE s.run_id = %s AND NOT s.rejected AND NOT s.skipped GROUP BY 1",
             [ctx.provider_id, spec.type, ctx.run_id],

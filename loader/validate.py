@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from loader.context import LoadContext
 from loader.db import execute, json_items, q
-from loader.entities import IDENTITY, SPECS, EntitySpec
+from loader.entities import SPECS, EntitySpec
 
 LIVE = "NOT {t}.rejected AND NOT {t}.skipped"
 _NAMES = {"external_id": "sourcedId"}
@@ -124,7 +124,8 @@ def _parent_checks(ctx: LoadContext, parent: EntitySpec, ref: str) -> tuple[str,
         missing = "is not in the source data"
     else:
         valid = (
-            f"({staged_ok} OR (EXISTS (SELECT 1 FROM {IDENTITY} m WHERE m.provider_id = %s "
+            f"({staged_ok} OR (EXISTS (SELECT 1 FROM {parent.identities} m "
+            "WHERE m.provider_id = %s "
             f"AND m.entity_type = %s AND m.external_id = {ref}) "
             f"AND NOT EXISTS (SELECT 1 FROM {pst} p WHERE p.run_id = %s "
             f"AND p.external_id = {ref} AND p.status <> 'active')))"

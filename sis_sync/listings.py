@@ -176,6 +176,12 @@ def _ordering(listing: _Listing, ordering: str) -> list[str]:
 def external_ids(*, entity: str, ids: Iterable[int]) -> dict[int, dict[str, str]]:
     """Per entity id: {provider id: the external id that provider knows it by}."""
     found: dict[int, dict[str, str]] = defaultdict(dict)
+    if entity == "enrollments":  # an enrollment keeps its one identity itself
+        for entity_id, provider_id, external_id in Enrollment.objects.filter(
+            pk__in=list(ids), provider__isnull=False
+        ).values_list("id", "provider_id", "external_id"):
+            found[entity_id][str(provider_id)] = external_id
+        return dict(found)
     for entity_id, provider_id, external_id in ExternalIdentity.objects.filter(
         entity_type=LISTINGS[entity].entity_type, entity_id__in=list(ids)
     ).values_list("entity_id", "provider_id", "external_id"):

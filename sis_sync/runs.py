@@ -134,8 +134,9 @@ def run_approve(*, run: SisSyncRun, decided_by: str) -> SisSyncRun:
                 f"A newer sync (run {newer.first().pk}) has loaded since this plan was made; "
                 "discard this one and run a new sync"
             )
-        loader.apply(load_context(run))
-        short_of_seats = after_roster_applied(run)  # issue 11: seats, SCIM outbox
+        ctx = load_context(run)
+        loader.apply(ctx)
+        short_of_seats = after_roster_applied(run, ctx.now)  # issue 11: seats, SCIM outbox
         remember_state(run)
         transaction.on_commit(partial(sync_after_applied, run_id=run.pk))
         audit_record("run.approved", actor=decided_by, target=run)

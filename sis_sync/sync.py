@@ -9,6 +9,7 @@ load (approve, discard, cancel, reaping) live in sis_sync.runs.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable
@@ -430,7 +431,7 @@ def sync_load(*, run_id: int, on_progress: ProgressCallback | None = None) -> Si
                 run.phase = RunPhase.LOAD
                 _report(run, on_progress)
                 loader.apply(ctx)
-                short_of_seats = after_roster_applied(run)  # issue 11: seats, SCIM outbox
+                short_of_seats = after_roster_applied(run, ctx.now)  # issue 11: seats, SCIM
                 _fence(run)  # still ours right before commit
                 remember_state(run)
                 status = RunStatus.PARTIAL if plan.rejected or short_of_seats else RunStatus.SUCCESS
@@ -476,7 +477,7 @@ def sync_after_applied(*, run_id: int) -> None:
     enqueue_scim_push(provider.tenant_id)
 
 
-def after_roster_applied(run: SisSyncRun) -> bool:
+def after_roster_applied(run: SisSyncRun, loaded_at: dt.datetime) -> bool:
     """Issue 11, inside the load transaction right after `loader.apply`: the tenant's seats
     (stats `seats`) and the SCIM outbox rows of what the run changed. True when students are
     left waiting for a seat (the run then ends PARTIAL)."""
@@ -484,7 +485,7 @@ def after_roster_applied(run: SisSyncRun) -> bool:
     from sis_sync.seats import seats_allocate
 
     tenant_id = run.provider.tenant_id
-    scim_queue_run_changes(run=run, tenant_id=tenant_id)
+    scim_queue_run_changes(run=run, tenant_id=tenant_id, loaded_at=loaded_at)
     seats = seats_allocate(tenant_id=tenant_id, run_id=run.pk)
     if seats is None:
         return False

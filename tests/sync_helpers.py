@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sis_sync.models import EntityType, ExternalIdentity, SisSyncRun
+from sis_sync.models import Enrollment, EntityType, ExternalIdentity, SisSyncRun
 from sis_sync.providers import provider_store_bundle, upload_provider_get_or_create
 from sis_sync.sync import sync_run_inline, sync_start
 from sis_sync.tenants import tenant_get_or_create
@@ -47,6 +47,8 @@ def changes(run: SisSyncRun) -> int:
 
 
 def entity_of(run: SisSyncRun, entity_type: str, external_id: str) -> int:
+    if entity_type == EntityType.ENROLLMENT:  # an enrollment keeps its identity itself
+        return Enrollment.objects.get(provider_id=run.provider_id, external_id=external_id).pk
     return ExternalIdentity.objects.get(
         provider_id=run.provider_id, entity_type=entity_type, external_id=external_id
     ).entity_id

@@ -282,3 +282,27 @@ def test_a_person_the_server_refuses_is_retried_and_joins_their_classes_once_acc
     scim_retry_task.apply()
 
     assert_server_matches_roster(scim)  # the student is in, and in their classes
+
+
+def test_a_new_enrollment_in_a_known_class_pushes_that_class_and_nothing_else(
+    scim: ScimServer, district: Path, django_capture_on_commit_callbacks: Any
+) -> None:
+    # New enrollments' staging rows are not marked by the loader: the outbox finds them by
+    # their provider and creation time (scim.outbox).
+    student = bundles.students(district)[0]["sourcedId"]
+    later = next(
+        r for r in bundles.read(district, "enrollments") if r["userSourcedId"] == student
+    )
+    bundles.edit(district, "enrollments", lambda rs: [r for r in rs if r != later])
+    pushing_to(scim)
+    synced(district, django_capture_on_commit_callbacks)
+    joined = {**later, "sourcedId": "enr-new-1"}
+    bundles.edit(district, "enrollments", lambda rs: [*rs, joined])
+
+    run = synced(district, django_capture_on_commit_callbacks)
+
+    assert run.stats["enrollments"]["created"] == 1
+    classroom = Enrollment.objects.get(external_id="enr-new-1").classroom
+    queued = ScimChange.objects.filter(run=run)
+    assert {(c.resource, c.entity_id) for c in queued} == {("group", classroom.pk)}
+    assert_server_matches_roster(scim)

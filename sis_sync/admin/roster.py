@@ -10,7 +10,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 
 from sis_sync.admin.scoping import TenantScopedAdmin, is_platform, scoped_filter, tenants_of
 from sis_sync.models import (
@@ -55,7 +55,9 @@ class RosterAdmin(TenantScopedAdmin):
         return [*shown, "tenant"] if is_platform(request) else shown
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        return [*(f.name for f in self.opts.fields if f.name != "id"), "external_ids"]
+        # An enrollment's own provider and external id are shown as "Known to the providers as".
+        hidden = ("id", "provider", "external_id")
+        return [*(f.name for f in self.opts.fields if f.name not in hidden), "external_ids"]
 
     @admin.display(description="Known to the providers as")
     def external_ids(self, obj: Any) -> str:
@@ -119,6 +121,13 @@ class EnrollmentAdmin(RosterAdmin):
     list_display = ("person", "classroom", "role", "primary", "is_active")
     list_filter = ("role", "is_active", "primary", EnrollmentSchoolFilter)
     list_select_related = ("person", "classroom")
+
+    @admin.display(description="Known to the providers as")
+    def external_ids(self, obj: Any) -> str:
+        if obj.provider_id is None:
+            return "—"
+        return format_html("{}: <code>{}</code>", obj.provider.name, obj.external_id)
+
     search_fields = (
         "person__family_name",
         "person__given_name",

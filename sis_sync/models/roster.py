@@ -4,6 +4,16 @@ Rows are never deleted by a sync: an entity the SIS stops sending is deactivated
 (`is_active=False`, `deactivated_at` set) and reactivated, with its history, if it comes back.
 The loader writes these tables with set-based SQL (see loader/), so any field added here must
 be added to the loader's column lists too.
+
+Integrity: the tables a district's sync writes in bulk (people, their schools, enrollments,
+the identity map) carry their references without per-row foreign-key triggers
+(`db_constraint=False`). PostgreSQL checks a foreign key row by row; on a 100,000-student
+district's first sync those checks cost more than writing the rows. The references stay
+exact because only the loader writes these tables in bulk, from ids it just read in the same
+transaction, and it checks them set-based before its transaction commits
+(`loader.applier.check_references`); nothing deletes roster rows (deactivation is a flag, the
+admin deletes nothing, and Django's on_delete rules still run for ORM deletes). Small tables
+(schools, classes) keep their database foreign keys, but for their tenant's.
 """
 
 from __future__ import annotations
@@ -26,7 +36,7 @@ class Role(models.TextChoices):
 
 
 class RosterEntity(models.Model):
-    tenant = models.ForeignKey("sis_sync.Tenant", on_delete=models.CASCADE)
+    tenant = models.ForeignKey("sis_sync.Tenant", on_delete=models.CASCADE, db_constraint=False)
     is_active = models.BooleanField(default=True)
     deactivated_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -94,8 +104,10 @@ class Person(RosterEntity):
 
 class PersonSchool(models.Model):
     # Indexed by the unique (person, school) constraint below; no second index.
-    person = models.ForeignKey(Person, on_delete=models.CASCADE, db_index=False)
-    school = models.ForeignKey(School, on_delete=models.CASCADE)
+    person = models.ForeignKey(
+        Person, on_delete=models.CASCADE, db_index=False, db_constraint=False
+    )
+    school = models.ForeignKey(School, on_delete=models.CASCADE, db_constraint=False)
 
     class Meta:
         constraints = [
@@ -104,12 +116,36 @@ class PersonSchool(models.Model):
 
 
 class Enrollment(RosterEntity):
-    classroom = models.ForeignKey(Classroom, on_delete=models.PROTECT, related_name="enrollments")
-    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="enrollments")
+    classroom = models.ForeignKey(
+        Classroom, on_delete=models.PROTECT, related_name="enrollments", db_constraint=False
+    )
+    person = models.ForeignKey(
+        Person, on_delete=models.PROTECT, related_name="enrollments", db_constraint=False
+    )
     role = models.CharField(max_length=16, choices=Role.choices)
     primary = models.BooleanField(default=False)
     begin_date = models.DateField(null=True, blank=True)
     end_date = models.DateField(null=True, blank=True)
+    # Who knows this enrollment, by which id. Unlike people, an enrollment is matched on its
+    # external id only, so one provider at most knows it: it keeps that identity itself
+    # instead of a row in ExternalIdentity (a district has millions of enrollments).
+    provider = models.ForeignKey(
+        "sis_sync.SisProvider",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,  # the unique constraint below leads with it
+    )
+    external_id = models.CharField(max_length=255, blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "external_id"], name="enrollment_external_unique"
+            )
+        ]
 
 
 class ExternalIdentity(models.Model):
@@ -119,8 +155,14 @@ class ExternalIdentity(models.Model):
     CSV feed is one person), but to each provider under one external id only.
     """
 
-    tenant = models.ForeignKey("sis_sync.Tenant", on_delete=models.CASCADE)
-    provider = models.ForeignKey("sis_sync.SisProvider", on_delete=models.CASCADE)
+    # No index of their own: the unique constraints below lead with the provider, and a
+    # tenant's identities are only looked up through its providers or its entities.
+    tenant = models.ForeignKey(
+        "sis_sync.Tenant", on_delete=models.CASCADE, db_constraint=False, db_index=False
+    )
+    provider = models.ForeignKey(
+        "sis_sync.SisProvider", on_delete=models.CASCADE, db_constraint=False, db_index=False
+    )
     entity_type = models.CharField(max_length=16, choices=EntityType.choices)
     external_id = models.CharField(max_length=255)
     entity_id = models.BigIntegerField()
@@ -131,11 +173,11 @@ class ExternalIdentity(models.Model):
             models.UniqueConstraint(
                 fields=["provider", "entity_type", "external_id"], name="identity_external_unique"
             ),
+            # Entity first: it also serves "which providers know this entity" (admin, API).
             models.UniqueConstraint(
-                fields=["provider", "entity_type", "entity_id"], name="identity_entity_unique"
+                fields=["entity_type", "entity_id", "provider"], name="identity_entity_unique"
             ),
         ]
-        indexes = [models.Index(fields=["entity_type", "entity_id"], name="identity_entity")]
 
     def __str__(self) -> str:
         return f"{self.entity_type} {self.external_id} → {self.entity_id}"

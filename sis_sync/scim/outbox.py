@@ -21,11 +21,16 @@ CHANGED = "('create', 'update', 'reactivate')"
 DONE_KEPT_FOR = dt.timedelta(days=30)
 
 
-def _entities_changed_by(run_id: int) -> tuple[str, list[int]]:
+def _entities_changed_by(
+    run_id: int, provider_id: int, tenant_id: int, loaded_at: dt.datetime
+) -> tuple[str, list[object]]:
     """SELECT resource, entity_id of every person and class the run's plan changed.
 
     A class is also pushed when its membership changed (an enrollment created, changed or
-    deactivated, which includes those of deactivated people and classes).
+    deactivated, which includes those of deactivated people and classes). The loader leaves
+    the staging rows of new enrollments as they were (see `loader.applier`): they are this
+    provider's enrollments created at this load's time (one load per provider at a time, each
+    with its own time).
     """
     sql = (
         "SELECT 'user' AS resource, entity_id FROM sis_raw_users "
@@ -39,23 +44,26 @@ def _entities_changed_by(run_id: int) -> tuple[str, list[int]]:
         "UNION SELECT 'group', e.classroom_id FROM sis_raw_enrollments st "
         "JOIN sis_sync_enrollment e ON e.id = st.entity_id "
         f"WHERE st.run_id = %s AND st.action IN {CHANGED} "
+        "UNION SELECT 'group', classroom_id FROM sis_sync_enrollment "
+        "WHERE provider_id = %s AND tenant_id = %s AND created_at = %s "
         "UNION SELECT 'group', e.classroom_id FROM sis_planned_deactivations d "
         "JOIN sis_sync_enrollment e ON e.id = d.entity_id "
         "WHERE d.run_id = %s AND d.entity_type = 'enrollment'"
     )
-    return sql, [run_id] * 6
+    at = db_now(loaded_at)
+    return sql, [run_id] * 5 + [provider_id, tenant_id, at, run_id]
 
 
-def scim_queue_run_changes(*, run: SisSyncRun, tenant_id: int) -> int:
+def scim_queue_run_changes(*, run: SisSyncRun, tenant_id: int, loaded_at: dt.datetime) -> int:
     """Queues what the run's applied plan changed, if the tenant pushes to SCIM; the count.
 
     Call it inside the load's transaction, after `loader.apply`, while the run's staging rows
-    and planned deactivations still exist.
+    and planned deactivations still exist; `loaded_at` is the load's time (`LoadContext.now`).
     """
     if not ScimTarget.objects.filter(tenant_id=tenant_id).exists():
         return 0
     now = db_now(timezone.now())
-    select, params = _entities_changed_by(run.pk)
+    select, params = _entities_changed_by(run.pk, run.provider_id, tenant_id, loaded_at)
     return execute(
         f"INSERT INTO {OUTBOX} (tenant_id, run_id, resource, entity_id, status, attempts, "
         "next_attempt_at, last_error, created_at) "
