@@ -99,12 +99,20 @@ def _create_postgres(ctx: LoadContext, spec: EntitySpec, now: object) -> int:
     # Named once: pg_get_serial_sequence() in the select list ran once per row.
     sequence = scalar("SELECT pg_get_serial_sequence(%s, 'id')", [spec.target])
     ctes: list[tuple[str, list[object]]] = [
+        # What this provider knew before the statement, read once before it writes: a
+        # semi-join that scanned the identities (or an enrollment table planned as empty)
+        # again per staged row saw the table grow by this very statement (minutes, not secs).
+        (
+            f"known AS MATERIALIZED (SELECT external_id FROM {spec.identities} m "
+            "WHERE m.provider_id = %s AND m.entity_type = %s)",
+            [ctx.provider_id, spec.type],
+        ),
         (
             f"new AS MATERIALIZED (SELECT nextval(%s::regclass) AS id, s.id AS staged, "
             f"s.external_id, {picked} FROM {st} s{joins} "
-            f"WHERE s.run_id = %s AND {to_create(ctx, spec, 's')})",
+            f"WHERE s.run_id = %s AND {to_create(ctx, spec, 's', known='known')})",
             [sequence, *params, ctx.run_id],
-        )
+        ),
     ]
     own, own_values = ("provider_id, external_id, ", "%s, external_id, ")
     made = (

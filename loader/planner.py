@@ -222,7 +222,7 @@ def _unknown(ctx: LoadContext, spec: EntitySpec, row: str) -> str:
     )
 
 
-def to_create(ctx: LoadContext, spec: EntitySpec, row: str) -> str:
+def to_create(ctx: LoadContext, spec: EntitySpec, row: str, known: str | None = None) -> str:
     """SQL: staged row `row` is one the plan creates (the run's condition is the caller's).
 
     A record to create is live, active, matched to nothing and unknown to this provider. The
@@ -230,10 +230,18 @@ def to_create(ctx: LoadContext, spec: EntitySpec, row: str) -> str:
     sync 'create' rewrote all of staging. The identity map changes only when a load of this
     provider commits, after which a held plan is no longer approved, so this names the same
     rows at approval as when the plan was made.
+
+    `known`: a relation of this provider's known external ids of the type (column
+    `external_id`) to look in instead of the identities themselves.
     """
+    unknown = (
+        f"NOT EXISTS (SELECT 1 FROM {known} k WHERE k.external_id = {row}.external_id)"
+        if known
+        else _unknown(ctx, spec, row)
+    )
     return (
         f"{row}.action IS NULL AND {row}.entity_id IS NULL AND {row}.status = 'active' "
-        f"AND NOT {row}.rejected AND NOT {row}.skipped AND {_unknown(ctx, spec, row)}"
+        f"AND NOT {row}.rejected AND NOT {row}.skipped AND {unknown}"
     )
 
 
