@@ -35,22 +35,31 @@ from loader.planner import RESTATE_ROWS, WRITTEN, resolve_references, to_create
 CHANGED = "('create', 'update', 'reactivate')"
 
 
-def apply(ctx: LoadContext) -> None:
+def apply(ctx: LoadContext, counts: dict[str, dict[str, int]] | None = None) -> None:
+    """Carries out the stored plan. `counts`: the plan's stats, when the caller has them; the
+    statements of what a type's plan does not do (create, update, deactivate) are then
+    skipped, which is most of the apply of a re-sync that changes little."""
     tune_transaction()
     check_constraints_now()
     now = db_now(ctx.now)
     for spec in ORDER:
         if ctx.included(spec.name):
+            planned = _Planned(spec.name, counts)
+            created = 0
             if is_postgres():
-                resolve_references(ctx, spec, actions=("update", "reactivate"))
-                created = _create_postgres(ctx, spec, now)
+                if planned.updates:
+                    resolve_references(ctx, spec, actions=("update", "reactivate"))
+                if planned.creates:
+                    created = _create_postgres(ctx, spec, now)
                 schooled = ("update", "reactivate")  # new people got theirs when created
-            else:
+            elif planned.creates or planned.updates:
                 _mark_creates(ctx, spec)
                 resolve_references(ctx, spec)
                 created = _create(ctx, spec, now)
                 schooled = WRITTEN
-            grown = created + _link(ctx, spec, now)
+            if not planned.updates and not created:
+                continue
+            grown = created + (_link(ctx, spec, now) if planned.updates else 0)
             if grown:
                 # The children's joins go through the identity map this transaction just grew.
                 analyze([IDENTITY, spec.target])
@@ -59,10 +68,13 @@ def apply(ctx: LoadContext) -> None:
             if created >= RESTATE_ROWS and spec is not ENROLLMENTS:
                 # What reads the run's staging after the load (seats, SCIM) filters on action.
                 analyze([spec.staging])
-            _update(ctx, spec, now)
+            if planned.updates:
+                _update(ctx, spec, now)
             if spec is USERS:
                 _replace_schools(ctx, schooled)
     for spec in ORDER:
+        if not _Planned(spec.name, counts).deactivations:
+            continue
         execute(
             f"UPDATE {spec.target} SET is_active = FALSE, deactivated_at = %s, updated_at = %s "
             f"WHERE is_active AND id IN (SELECT entity_id FROM {PLANNED} "
@@ -70,6 +82,17 @@ def apply(ctx: LoadContext) -> None:
             [now, now, ctx.run_id, spec.type],
         )
     check_references(ctx)
+
+
+class _Planned:
+    """What the plan does to one entity type (everything, when the counts are not known)."""
+
+    def __init__(self, entity: str, counts: dict[str, dict[str, int]] | None) -> None:
+        known = None if counts is None else counts.get(entity, {})
+        self.creates = known is None or known.get("created", 0) > 0
+        self.updates = known is None or known.get("updated", 0) + known.get("reactivated", 0) > 0
+        # Deactivations include the memberships of deactivated people and classes.
+        self.deactivations = known is None or known.get("deactivated", 0) > 0
 
 
 def _create_postgres(ctx: LoadContext, spec: EntitySpec, now: object) -> int:

@@ -135,7 +135,7 @@ def run_approve(*, run: SisSyncRun, decided_by: str) -> SisSyncRun:
                 "discard this one and run a new sync"
             )
         ctx = load_context(run)
-        loader.apply(ctx)
+        loader.apply(ctx, run.stats)
         short_of_seats = after_roster_applied(run, ctx.now)  # issue 11: seats, SCIM outbox
         remember_state(run)
         transaction.on_commit(partial(sync_after_applied, run_id=run.pk))

@@ -430,7 +430,7 @@ def sync_load(*, run_id: int, on_progress: ProgressCallback | None = None) -> Si
             else:
                 run.phase = RunPhase.LOAD
                 _report(run, on_progress)
-                loader.apply(ctx)
+                loader.apply(ctx, plan.stats)
                 short_of_seats = after_roster_applied(run, ctx.now)  # issue 11: seats, SCIM
                 _fence(run)  # still ours right before commit
                 remember_state(run)

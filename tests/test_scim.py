@@ -290,9 +290,7 @@ def test_a_new_enrollment_in_a_known_class_pushes_that_class_and_nothing_else(
     # New enrollments' staging rows are not marked by the loader: the outbox finds them by
     # their provider and creation time (scim.outbox).
     student = bundles.students(district)[0]["sourcedId"]
-    later = next(
-        r for r in bundles.read(district, "enrollments") if r["userSourcedId"] == student
-    )
+    later = next(r for r in bundles.read(district, "enrollments") if r["userSourcedId"] == student)
     bundles.edit(district, "enrollments", lambda rs: [r for r in rs if r != later])
     pushing_to(scim)
     synced(district, django_capture_on_commit_callbacks)

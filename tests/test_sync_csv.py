@@ -186,6 +186,8 @@ def test_it_leaves_the_roster_unchanged_when_the_load_fails_midway(
         "classes",
         lambda rows: [{**r, "title": r["title"] + " (new)"} for r in rows[:5]] + rows[5:],
     )
+    # A person changes too, so the users' update (where the failure is injected) has work.
+    bundles.edit(district, "users", lambda rows: [{**rows[0], "familyName": "Renamed"}, *rows[1:]])
     before = roster_snapshot()
     import loader.applier
 
@@ -565,3 +567,32 @@ def test_it_updates_a_person_moved_to_a_school_this_sync_creates(district: Path)
     )
     assert "New Academy" in names and len(names) == 2
     assert changes(sync(district)) == 0
+
+
+ROSTER_TABLES = (
+    "sis_sync_school",
+    "sis_sync_classroom",
+    "sis_sync_person",
+    "sis_sync_personschool",
+    "sis_sync_enrollment",
+    "sis_sync_externalidentity",
+)
+
+
+def test_a_resync_without_changes_sends_no_write_to_the_roster(district: Path) -> None:
+    # The apply skips the statements of what the plan does not do (loader.applier._Planned).
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    sync(district)
+    with CaptureQueriesContext(connection) as queries:
+        run = sync(district)
+
+    assert changes(run) == 0
+    writes = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE", "WITH"))
+        and any(f"INTO {t}" in q["sql"] or f"UPDATE {t} " in q["sql"] for t in ROSTER_TABLES)
+    ]
+    assert writes == []
