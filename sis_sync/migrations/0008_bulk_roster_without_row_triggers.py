@@ -117,6 +117,7 @@ class Migration(migrations.Migration):
             name="tenant",
             field=models.ForeignKey(
                 db_constraint=False,
+                db_index=False,
                 on_delete=django.db.models.deletion.CASCADE,
                 to="sis_sync.tenant",
             ),

@@ -80,6 +80,10 @@ class Classroom(RosterEntity):
 
 
 class Person(RosterEntity):
+    # Indexed by person_student_number (tenant, student_number): no index of its own.
+    tenant = models.ForeignKey(
+        "sis_sync.Tenant", on_delete=models.CASCADE, db_constraint=False, db_index=False
+    )
     role = models.CharField(max_length=16, choices=Role.choices)
     given_name = models.CharField(max_length=128)
     middle_name = models.CharField(max_length=128, blank=True, default="")
