@@ -11,11 +11,12 @@ On the same data, server and database as our sync, in its own schema:
    (an anti-join UPDATE per entity type);
 3. TRUNCATE the raw tables (our sync deletes its staging rows too).
 
-The targets are shaped like ours (same columns, bigserial keys, the same foreign-key and lookup
-indexes, each index once) but carry the source id themselves, unique per provider, where ours
-keep it in a separate identity map. What the floor leaves out: the raw JSON of every record,
-rejects with reasons, matching by e-mail or student number, safety holds, run bookkeeping, and
-the cascade of a deactivated person to their enrollments.
+The targets are shaped like ours (same columns, bigserial keys, the same lookup indexes, each
+index once, and the same foreign keys: only a class's school) but all carry the source id
+themselves, unique per provider, where ours keep it in a separate identity map for schools,
+classes and people (enrollments carry theirs, like the floor's). What the floor leaves out:
+the raw JSON of every record, rejects with reasons, matching by e-mail or student number,
+safety holds, run bookkeeping, and the cascade of a deactivated person to their enrollments.
 """
 
 from __future__ import annotations
@@ -63,12 +64,11 @@ TARGET_DDL = {
         "family_name text NOT NULL, email text NOT NULL, username text NOT NULL, "
         "student_number text NOT NULL, grades text NOT NULL, enabled boolean NOT NULL"
     ),
-    "person_school": "id bigserial PRIMARY KEY, "
-    "person_id bigint NOT NULL REFERENCES {s}.person, "
-    "school_id bigint NOT NULL REFERENCES {s}.school, UNIQUE (person_id, school_id)",
+    # Like ours (sis_sync.models.roster): no foreign keys on the bulk tables.
+    "person_school": "id bigserial PRIMARY KEY, person_id bigint NOT NULL, "
+    "school_id bigint NOT NULL, UNIQUE (person_id, school_id)",
     "enrollment": _ENTITY.format(
-        columns="classroom_id bigint NOT NULL REFERENCES {s}.classroom, "
-        "person_id bigint NOT NULL REFERENCES {s}.person, role text NOT NULL, "
+        columns="classroom_id bigint NOT NULL, person_id bigint NOT NULL, role text NOT NULL, "
         '"primary" boolean NOT NULL, begin_date date, end_date date'
     ),
 }
