@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from django.test import Client
 
 from sis_sync.models import (
     Enrollment,
@@ -68,9 +69,69 @@ def test_an_identity_pointing_at_nothing_fails_the_load_and_changes_nothing(
     run = sync(district, options={"deletionThreshold": 1.0})
 
     assert run.status == RunStatus.FAILURE
-    assert f'the platform has no user for the provider\'s user id(s) "{student}"' in (
-        run.error_message
-    )
+    # The student's enrollments would all point at the missing person (the new one too).
+    assert "pointing at nothing: enrollment " in run.error_message
+    assert "(user missing)" in run.error_message
     assert "nothing was applied" in run.error_message
     assert roster() == before
     assert not Enrollment.objects.filter(external_id="enr-new-1").exists()
+
+
+def test_an_identity_pointing_at_nothing_that_no_load_uses_stops_nothing(
+    sample_bundle: Path, tmp_path: Path
+) -> None:
+    district = bundles.copy(sample_bundle, tmp_path / "district")
+    first = sync(district)
+    leaver = bundles.students(district)[0]["sourcedId"]
+    bundles.drop_users(district, {leaver})
+    assert sync(district, options={"deletionThreshold": 1.0}).status == RunStatus.SUCCESS
+    person_id = entity_of(first, EntityType.USER, leaver)
+    ExternalIdentity.objects.filter(entity_type="user", entity_id=person_id).update(
+        entity_id=987654321
+    )
+    bundles.edit(district, "classes", lambda rows: [{**rows[0], "title": "Renamed"}, *rows[1:]])
+
+    run = sync(district)
+
+    assert run.status == RunStatus.SUCCESS, run.error_message
+    assert run.stats["classes"]["updated"] == 1
+
+
+def test_the_enrollment_page_shows_its_provider_id_once(
+    sample_bundle: Path, admin_client: Client
+) -> None:
+    sync(sample_bundle)
+    enrollment = Enrollment.objects.exclude(external_id="").first()
+
+    page = admin_client.get(f"/admin/sis_sync/enrollment/{enrollment.pk}/change/")
+
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Known to the providers as" in html
+    assert html.count(f"<code>{enrollment.external_id}</code>") == 1
+    assert "External id" not in html
+
+
+def test_a_new_person_linked_to_a_school_that_is_gone_fails_the_load(
+    sample_bundle: Path, tmp_path: Path
+) -> None:
+    district = bundles.copy(sample_bundle, tmp_path / "district")
+    orgs = bundles.read(district, "orgs")
+    school = "sch-empty"  # a school no class points at (classes keep a database foreign key)
+    empty = {**next(o for o in orgs if o["type"] == "school"), "sourcedId": school}
+    bundles.edit(district, "orgs", lambda rows: [*rows, {**empty, "identifier": "E-1"}])
+    first = sync(district)
+    student = {**bundles.students(district)[0], "orgSourcedIds": school}
+    school_id = entity_of(first, EntityType.SCHOOL, school)
+    ExternalIdentity.objects.filter(entity_type="school", entity_id=school_id).update(
+        entity_id=987654321
+    )
+    newcomer = {**student, "sourcedId": "stu-new-1", "email": "", "identifier": "N-1"}
+    bundles.edit(district, "users", lambda rows: [*rows, newcomer])
+    before = roster()
+
+    run = sync(district)
+
+    assert run.status == RunStatus.FAILURE
+    assert "(school missing)" in run.error_message
+    assert roster() == before

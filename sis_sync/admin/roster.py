@@ -121,6 +121,7 @@ class EnrollmentAdmin(RosterAdmin):
     list_display = ("person", "classroom", "role", "primary", "is_active")
     list_filter = ("role", "is_active", "primary", EnrollmentSchoolFilter)
     list_select_related = ("person", "classroom")
+    exclude = ("provider", "external_id")  # shown as "Known to the providers as"
 
     @admin.display(description="Known to the providers as")
     def external_ids(self, obj: Any) -> str:

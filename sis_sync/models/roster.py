@@ -11,7 +11,7 @@ the identity map) carry their references without per-row foreign-key triggers
 district's first sync those checks cost more than writing the rows. The references stay
 exact because only the loader writes these tables in bulk, from ids it just read in the same
 transaction, and it checks them set-based before its transaction commits
-(`loader.applier.check_references`); nothing deletes roster rows (deactivation is a flag, the
+(`loader.integrity.check_references`); nothing deletes roster rows (deactivation is a flag, the
 admin deletes nothing, and Django's on_delete rules still run for ORM deletes). Small tables
 (schools, classes) keep their database foreign keys, but for their tenant's.
 """

@@ -22,7 +22,7 @@ DONE_KEPT_FOR = dt.timedelta(days=30)
 
 
 def _entities_changed_by(
-    run_id: int, provider_id: int, tenant_id: int, loaded_at: dt.datetime
+    run: SisSyncRun, tenant_id: int, loaded_at: dt.datetime
 ) -> tuple[str, list[object]]:
     """SELECT resource, entity_id of every person and class the run's plan changed.
 
@@ -30,8 +30,20 @@ def _entities_changed_by(
     deactivated, which includes those of deactivated people and classes). The loader leaves
     the staging rows of new enrollments as they were (see `loader.applier`): they are this
     provider's enrollments created at this load's time (one load per provider at a time, each
-    with its own time).
+    with its own time), looked for only when the plan created some (no index serves that scan
+    of the provider's enrollments).
     """
+    run_id = run.pk
+    created = (run.stats or {}).get("enrollments", {}).get("created", 0)
+    new_enrollments, new_params = (
+        (
+            "UNION SELECT 'group', classroom_id FROM sis_sync_enrollment "
+            "WHERE provider_id = %s AND tenant_id = %s AND created_at = %s ",
+            [run.provider_id, tenant_id, db_now(loaded_at)],
+        )
+        if created
+        else ("", [])
+    )
     sql = (
         "SELECT 'user' AS resource, entity_id FROM sis_raw_users "
         f"WHERE run_id = %s AND action IN {CHANGED} AND entity_id IS NOT NULL "
@@ -44,14 +56,12 @@ def _entities_changed_by(
         "UNION SELECT 'group', e.classroom_id FROM sis_raw_enrollments st "
         "JOIN sis_sync_enrollment e ON e.id = st.entity_id "
         f"WHERE st.run_id = %s AND st.action IN {CHANGED} "
-        "UNION SELECT 'group', classroom_id FROM sis_sync_enrollment "
-        "WHERE provider_id = %s AND tenant_id = %s AND created_at = %s "
+        f"{new_enrollments}"
         "UNION SELECT 'group', e.classroom_id FROM sis_planned_deactivations d "
         "JOIN sis_sync_enrollment e ON e.id = d.entity_id "
         "WHERE d.run_id = %s AND d.entity_type = 'enrollment'"
     )
-    at = db_now(loaded_at)
-    return sql, [run_id] * 5 + [provider_id, tenant_id, at, run_id]
+    return sql, [run_id] * 5 + new_params + [run_id]
 
 
 def scim_queue_run_changes(*, run: SisSyncRun, tenant_id: int, loaded_at: dt.datetime) -> int:
@@ -63,7 +73,7 @@ def scim_queue_run_changes(*, run: SisSyncRun, tenant_id: int, loaded_at: dt.dat
     if not ScimTarget.objects.filter(tenant_id=tenant_id).exists():
         return 0
     now = db_now(timezone.now())
-    select, params = _entities_changed_by(run.pk, run.provider_id, tenant_id, loaded_at)
+    select, params = _entities_changed_by(run, tenant_id, loaded_at)
     return execute(
         f"INSERT INTO {OUTBOX} (tenant_id, run_id, resource, entity_id, status, attempts, "
         "next_attempt_at, last_error, created_at) "
