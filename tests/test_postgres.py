@@ -52,12 +52,11 @@ def test_it_rolls_back_a_real_transaction_when_the_load_fails(
     bundles.drop_users(district, {s["sourcedId"] for s in bundles.students(district)[:5]})
     before = (Person.objects.filter(is_active=True).count(), Enrollment.objects.count())
 
-    def fail_at_deactivation(ctx, spec, now):  # type: ignore[no-untyped-def]
+    def fail_after_every_write(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise RuntimeError("connection lost")
 
-    monkeypatch.setattr(
-        loader.applier, "_replace_schools", lambda ctx: fail_at_deactivation(1, 2, 3)
-    )
+    # The last step of the apply, after the deactivations were written.
+    monkeypatch.setattr(loader.applier, "check_references", fail_after_every_write)
     run = sync(district)
 
     assert run.status == RunStatus.FAILURE
