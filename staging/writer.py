@@ -1,20 +1,26 @@
 """Writes a run's records into the staging tables, in bulk, streaming.
 
-PostgreSQL gets COPY (psycopg 3 `cursor.copy`), SQLite batched `executemany`. Records arrive
-as an iterator and leave in chunks of CHUNK_ROWS, each chunk committed on its own (the writer
-runs outside any transaction), so memory stays flat whatever the size of the source.
+PostgreSQL gets binary COPY (psycopg 3 `cursor.copy`, the column types taken from the staging
+models), SQLite batched `executemany`. Records arrive as an iterator and leave in chunks of
+CHUNK_ROWS, each chunk committed on its own (the writer runs outside any transaction), so memory
+stays flat whatever the size of the source. On PostgreSQL a chunk's rows are sent while the
+records are still being read: the server stores one row while the connector reads the next. So
+nothing else may use the database connection while `records` is iterated (connectors never do).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from django.db import OperationalError, connection, transaction
 
-from staging.models import RunReject
+from staging.models import STAGING_MODELS, RunReject
+from staging.rawjson import raw_json
 from staging.records import (
     ClassRecord,
     EnrollmentRecord,
@@ -79,10 +85,6 @@ TABLES = {
 }
 
 
-def _raw_json(raw: dict[str, Any]) -> str:
-    return json.dumps(raw, ensure_ascii=False, separators=(",", ":"), default=str)
-
-
 def _row(run_id: int, provider_id: int, record: Any) -> tuple[Any, ...]:
     """The staging row of a record: the common columns, then the record's own fields in order."""
     head = (
@@ -91,7 +93,7 @@ def _row(run_id: int, provider_id: int, record: Any) -> tuple[Any, ...]:
         record.line,
         record.external_id,
         record.status,
-        _raw_json(record.raw),
+        raw_json(record.raw),
     )
     if isinstance(record, SchoolRecord):
         return head + record[2:6]
@@ -106,6 +108,26 @@ def _row(run_id: int, provider_id: int, record: Any) -> tuple[Any, ...]:
     if isinstance(record, EnrollmentRecord):
         return head + record[2:9]
     raise TypeError(f"not a staging record: {type(record).__name__}")
+
+
+# Binary COPY sends each value in its column's own format: the types come from the models.
+_COPY_TYPES = {
+    "BigIntegerField": "int8",
+    "IntegerField": "int4",
+    "TextField": "text",
+    "CharField": "text",  # varchar takes text's binary format (its length is still checked)
+    "BooleanField": "bool",
+    "DateField": "date",
+}
+
+
+@cache
+def copy_types(entity: str) -> tuple[str, ...]:
+    """The PostgreSQL type of each of COLUMNS[entity], for binary COPY."""
+    model = STAGING_MODELS[entity]
+    return tuple(
+        _COPY_TYPES[model._meta.get_field(column).get_internal_type()] for column in COLUMNS[entity]
+    )
 
 
 _EXPECTED = {
@@ -136,45 +158,65 @@ class StagingWriter:
         self._postgres = connection.vendor == "postgresql"
 
     def write(self, entity: str, records: Iterable[Any]) -> int:
-        expected = _EXPECTED[entity]
-        rows: list[tuple[Any, ...]] = []
+        source = iter(records)
         rejects: list[Reject] = []
         written = 0
-        for record in records:
-            if isinstance(record, Reject):
-                rejects.append(record)
-                if len(rejects) >= CHUNK_ROWS:
-                    self._write_rejects(rejects)
-                    rejects = []
-                continue
-            if not isinstance(record, expected):
-                raise TypeError(f"{entity} got a {type(record).__name__}")
-            rows.append(_row(self.run_id, self.provider_id, record))
-            if len(rows) >= CHUNK_ROWS:
-                written += self._flush(entity, rows)
-                rows = []
-        written += self._flush(entity, rows)
-        self._write_rejects(rejects)
+        exhausted = False
+        while not exhausted:
+            staged, exhausted = self._chunk(entity, source, rejects)
+            written += staged
+            if staged and self.on_progress:
+                self.on_progress(entity, self.counts.by_entity.get(entity, 0) + written)
+            if exhausted or len(rejects) >= CHUNK_ROWS:
+                self._write_rejects(rejects)
+                rejects = []
         self.counts.staged += written
         self.counts.by_entity[entity] = self.counts.by_entity.get(entity, 0) + written
         return written
 
-    def _flush(self, entity: str, rows: list[tuple[Any, ...]]) -> int:
-        if rows:
-            self._insert(TABLES[entity], COLUMNS[entity], rows)
-        if rows and self.on_progress:
-            self.on_progress(entity, self.counts.by_entity.get(entity, 0) + len(rows))
-        return len(rows)
+    def _chunk(self, entity: str, source: Iterator[Any], rejects: list[Reject]) -> tuple[int, bool]:
+        """Stages the next CHUNK_ROWS records of `source` (fewer once CHUNK_ROWS rejects are
+        waiting: they are written between chunks). Returns (rows staged, source exhausted)."""
+        expected = _EXPECTED[entity]
+        staged = 0
+        with self._sink(entity) as put:
+            for record in source:
+                if isinstance(record, Reject):
+                    rejects.append(record)
+                    if len(rejects) >= CHUNK_ROWS:
+                        return staged, False
+                    continue
+                if not isinstance(record, expected):
+                    raise TypeError(f"{entity} got a {type(record).__name__}")
+                put(_row(self.run_id, self.provider_id, record))
+                staged += 1
+                if staged >= CHUNK_ROWS:
+                    return staged, False
+        return staged, True
 
-    def _insert(self, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
-        quoted = ", ".join(connection.ops.quote_name(c) for c in columns)
+    @contextmanager
+    def _sink(self, entity: str) -> Iterator[Callable[[tuple[Any, ...]], None]]:
+        """Where one chunk's rows go: a COPY on PostgreSQL, each row sent as it comes; on SQLite
+        a list, inserted when the chunk ends. An error inside discards the chunk's rows."""
+        table = TABLES[entity]
+        quoted = ", ".join(connection.ops.quote_name(c) for c in COLUMNS[entity])
+        if self._postgres:
+            statement = f"COPY {table} ({quoted}) FROM STDIN (FORMAT BINARY)"
+            # A source that fails mid-chunk fails the COPY: the savepoint (a transaction of its
+            # own outside one) keeps a caller's transaction usable, as it was before the chunk.
+            with (
+                transaction.atomic(),
+                connection.cursor() as cursor,
+                cursor.cursor.copy(statement) as copy,
+            ):
+                copy.set_types(copy_types(entity))
+                yield copy.write_row
+            return
         with connection.cursor() as cursor:
-            if self._postgres:
-                with cursor.cursor.copy(f"COPY {table} ({quoted}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
-            else:
-                marks = ", ".join(["%s"] * len(columns))
+            rows: list[tuple[Any, ...]] = []
+            yield rows.append
+            if rows:
+                marks = ", ".join(["%s"] * len(COLUMNS[entity]))
                 cursor.executemany(f"INSERT INTO {table} ({quoted}) VALUES ({marks})", rows)
 
     def _write_rejects(self, rejects: list[Reject]) -> None:
@@ -187,7 +229,7 @@ class StagingWriter:
                     entity=r.entity,
                     external_id=r.external_id[:255],
                     reason=r.reason,
-                    raw=_raw_json(r.raw),
+                    raw=raw_json(r.raw),
                     line=r.line,
                 )
                 for r in rejects
