@@ -41,24 +41,27 @@ def read_rows(
             raise ConnectorError(f"{filename} is empty: it needs at least a header row")
         keys = _header_keys(filename, header, columns, required)
         width = len(keys)
-        while True:
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except (csv.Error, UnicodeDecodeError) as exc:
-                raise _unreadable(filename, reader.line_num + 1, exc) from None
-            if not any(c.strip() for c in cells):
-                continue  # a blank line, or a row of empty cells (",,,," as spreadsheets save)
-            problem = ""
-            if len(cells) > width and any(c.strip() for c in cells[width:]):
-                problem = f"the row has {len(cells)} fields but the header has {width}"
-            elif any("\x00" in c for c in cells):
-                problem = "the row contains a NUL byte"
-                cells = [c.replace("\x00", "") for c in cells]
-            if len(cells) < width:
-                cells = cells + [""] * (width - len(cells))
-            yield Row(reader.line_num, dict(zip(keys, cells, strict=False)), problem)
+        try:
+            for cells in reader:
+                joined = "".join(cells)  # one string to test, not one per cell
+                if not joined or joined.isspace():
+                    continue  # a blank line, or a row of empty cells (",,,," as spreadsheets save)
+                problem = ""
+                if len(cells) > width and not _blank(cells[width:]):
+                    problem = f"the row has {len(cells)} fields but the header has {width}"
+                elif "\x00" in joined:
+                    problem = "the row contains a NUL byte"
+                    cells = [c.replace("\x00", "") for c in cells]
+                if len(cells) < width:
+                    cells = cells + [""] * (width - len(cells))
+                yield Row(reader.line_num, dict(zip(keys, cells, strict=False)), problem)
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise _unreadable(filename, reader.line_num + 1, exc) from None
+
+
+def _blank(cells: list[str]) -> bool:
+    joined = "".join(cells)
+    return not joined or joined.isspace()
 
 
 def _header_keys(
