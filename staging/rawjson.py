@@ -36,8 +36,11 @@ def raw_json(raw: dict[str, Any]) -> str:
         text = orjson.dumps(raw, default=_not_native, option=_OPTIONS)
     except TypeError:  # orjson.JSONEncodeError, also when _not_native raised
         return standard_json(raw)
-    if not _all_strings(raw) and _holds_float(raw):
-        return standard_json(raw)
+    try:
+        "".join(raw.values())  # all strings, as in a CSV row: no float to look for
+    except TypeError:
+        if _holds_float(raw):
+            return standard_json(raw)
     return text.decode()
 
 
@@ -49,14 +52,6 @@ def standard_json(raw: Any) -> str:
 def _not_native(value: Any) -> Any:
     """orjson's hook for a value it does not write itself: the standard library will."""
     raise TypeError
-
-
-def _all_strings(raw: dict[str, Any]) -> bool:
-    try:
-        "".join(raw.values())  # one C call: a TypeError at the first value that is not a str
-    except TypeError:
-        return False
-    return True
 
 
 def _holds_float(value: Any) -> bool:

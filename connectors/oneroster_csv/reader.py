@@ -160,18 +160,19 @@ class CsvExtraction:
         required = REQUIRED[name]
         if name == "users" and self._roles_file_layout():
             required = REQUIRED["users-1.2"]
-        for row in read_rows(self.bundle, filename, columns=COLUMNS[name], required=required):
+        rows = read_rows(self.bundle, filename, columns=COLUMNS[name], required=required)
+        for line, values, problem in rows:
             try:
-                if row.problem:
-                    raise f.RowError(row.problem)
-                record = producer(row.values, row.line)
+                if problem:
+                    raise f.RowError(problem)
+                record = producer(values, line)
             except f.RowError as exc:
                 yield Reject(
                     ENTITY_SINGULAR[entity],
-                    f.text(row.values, "sourcedId"),
-                    f"{filename} line {row.line}: {exc}",
-                    _without_password(row.values),  # rejects are staged too: never keep it
-                    row.line,
+                    f.text(values, "sourcedId"),
+                    f"{filename} line {line}: {exc}",
+                    _without_password(values),  # rejects are staged too: never keep it
+                    line,
                 )
                 continue
             if record is not None:
@@ -186,9 +187,10 @@ class CsvExtraction:
         if not self.bundle.has(f"{name}.csv"):
             return
         filename = self._filename(name)
-        for row in read_rows(self.bundle, filename, columns=COLUMNS[name], required=REQUIRED[name]):
-            if not row.problem:
-                yield row.values
+        rows = read_rows(self.bundle, filename, columns=COLUMNS[name], required=REQUIRED[name])
+        for _, values, problem in rows:
+            if not problem:
+                yield values
 
     # -- one producer per entity type ---------------------------------------------------------
 
@@ -308,18 +310,19 @@ class CsvExtraction:
             role = _role(f.required(row, "role"))
             if role is None:
                 return None
+            # Positional: keywords cost a NamedTuple more than all of this row's parsing.
             return EnrollmentRecord(
-                external_id=f.required(row, "sourcedId"),
-                status=f.status(row),
-                class_external_id=f.required(row, "classSourcedId"),
-                school_external_id=f.text(row, "schoolSourcedId"),
-                user_external_id=f.required(row, "userSourcedId"),
-                role=role,
-                primary=f.boolean(row, "primary", default=False),
-                begin_date=f.date(row, "beginDate"),
-                end_date=f.date(row, "endDate"),
-                raw=row,
-                line=line,
+                f.required(row, "sourcedId"),  # external_id
+                f.status(row),
+                f.required(row, "classSourcedId"),  # class_external_id
+                f.text(row, "schoolSourcedId"),  # school_external_id
+                f.required(row, "userSourcedId"),  # user_external_id
+                role,
+                f.boolean(row, "primary", default=False),
+                f.date(row, "beginDate"),
+                f.date(row, "endDate"),
+                row,  # raw
+                line,
             )
 
         return enrollment
