@@ -3,16 +3,13 @@
 PostgreSQL gets binary COPY (psycopg 3 `cursor.copy`, the column types taken from the staging
 models), SQLite batched `executemany`. Records arrive as an iterator and leave in chunks of
 CHUNK_ROWS, each chunk committed on its own (the writer runs outside any transaction), so memory
-stays flat whatever the size of the source. On PostgreSQL a chunk's rows are sent while the
-records are still being read: the server stores one row while the connector reads the next. So
-nothing else may use the database connection while `records` is iterated (connectors never do).
+stays flat whatever the size of the source.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -158,65 +155,51 @@ class StagingWriter:
         self._postgres = connection.vendor == "postgresql"
 
     def write(self, entity: str, records: Iterable[Any]) -> int:
-        source = iter(records)
+        expected = _EXPECTED[entity]
+        rows: list[tuple[Any, ...]] = []
         rejects: list[Reject] = []
         written = 0
-        exhausted = False
-        while not exhausted:
-            staged, exhausted = self._chunk(entity, source, rejects)
-            written += staged
-            if staged and self.on_progress:
-                self.on_progress(entity, self.counts.by_entity.get(entity, 0) + written)
-            if exhausted or len(rejects) >= CHUNK_ROWS:
-                self._write_rejects(rejects)
-                rejects = []
+        for record in records:
+            if isinstance(record, Reject):
+                rejects.append(record)
+                if len(rejects) >= CHUNK_ROWS:
+                    self._write_rejects(rejects)
+                    rejects = []
+                continue
+            if not isinstance(record, expected):
+                raise TypeError(f"{entity} got a {type(record).__name__}")
+            rows.append(_row(self.run_id, self.provider_id, record))
+            if len(rows) >= CHUNK_ROWS:
+                written += self._flush(entity, rows, written)
+                rows = []
+        written += self._flush(entity, rows, written)
+        self._write_rejects(rejects)
         self.counts.staged += written
         self.counts.by_entity[entity] = self.counts.by_entity.get(entity, 0) + written
         return written
 
-    def _chunk(self, entity: str, source: Iterator[Any], rejects: list[Reject]) -> tuple[int, bool]:
-        """Stages the next CHUNK_ROWS records of `source` (fewer once CHUNK_ROWS rejects are
-        waiting: they are written between chunks). Returns (rows staged, source exhausted)."""
-        expected = _EXPECTED[entity]
-        staged = 0
-        with self._sink(entity) as put:
-            for record in source:
-                if isinstance(record, Reject):
-                    rejects.append(record)
-                    if len(rejects) >= CHUNK_ROWS:
-                        return staged, False
-                    continue
-                if not isinstance(record, expected):
-                    raise TypeError(f"{entity} got a {type(record).__name__}")
-                put(_row(self.run_id, self.provider_id, record))
-                staged += 1
-                if staged >= CHUNK_ROWS:
-                    return staged, False
-        return staged, True
+    def _flush(self, entity: str, rows: list[tuple[Any, ...]], written: int) -> int:
+        if rows:
+            self._insert(entity, rows)
+        if rows and self.on_progress:
+            self.on_progress(entity, self.counts.by_entity.get(entity, 0) + written + len(rows))
+        return len(rows)
 
-    @contextmanager
-    def _sink(self, entity: str) -> Iterator[Callable[[tuple[Any, ...]], None]]:
-        """Where one chunk's rows go: a COPY on PostgreSQL, each row sent as it comes; on SQLite
-        a list, inserted when the chunk ends. An error inside discards the chunk's rows."""
-        table = TABLES[entity]
-        quoted = ", ".join(connection.ops.quote_name(c) for c in COLUMNS[entity])
-        if self._postgres:
-            statement = f"COPY {table} ({quoted}) FROM STDIN (FORMAT BINARY)"
-            # A source that fails mid-chunk fails the COPY: the savepoint (a transaction of its
-            # own outside one) keeps a caller's transaction usable, as it was before the chunk.
-            with (
-                transaction.atomic(),
-                connection.cursor() as cursor,
-                cursor.cursor.copy(statement) as copy,
-            ):
-                copy.set_types(copy_types(entity))
-                yield copy.write_row
-            return
+    def _insert(self, entity: str, rows: list[tuple[Any, ...]]) -> None:
+        # A chunk is built before it is sent: while `records` is iterated the connection stays
+        # free (a source may use it, as a cancel does in the tests; a COPY in progress would
+        # leave it waiting for ever).
+        table, columns = TABLES[entity], COLUMNS[entity]
+        quoted = ", ".join(connection.ops.quote_name(c) for c in columns)
         with connection.cursor() as cursor:
-            rows: list[tuple[Any, ...]] = []
-            yield rows.append
-            if rows:
-                marks = ", ".join(["%s"] * len(COLUMNS[entity]))
+            if self._postgres:
+                statement = f"COPY {table} ({quoted}) FROM STDIN (FORMAT BINARY)"
+                with cursor.cursor.copy(statement) as copy:
+                    copy.set_types(copy_types(entity))
+                    for row in rows:
+                        copy.write_row(row)
+            else:
+                marks = ", ".join(["%s"] * len(columns))
                 cursor.executemany(f"INSERT INTO {table} ({quoted}) VALUES ({marks})", rows)
 
     def _write_rejects(self, rejects: list[Reject]) -> None:

@@ -147,7 +147,7 @@ def test_a_source_failing_mid_chunk_keeps_the_chunks_before_and_the_transaction(
     with transaction.atomic():
         with pytest.raises(ConnectorError):
             StagingWriter(run_id=4, provider_id=PROVIDER_ID).write("schools", failing())
-        # The failed COPY must not leave the caller's transaction aborted.
+        # Nothing of the failed chunk was sent: the caller's transaction is still usable.
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             assert cursor.fetchone() == (1,)
