@@ -1,8 +1,9 @@
 """Writes a run's records into the staging tables, in bulk, streaming.
 
-PostgreSQL gets COPY (psycopg 3 `cursor.copy`), SQLite batched `executemany`. Records arrive
-as an iterator and leave in chunks of CHUNK_ROWS, each chunk committed on its own (the writer
-runs outside any transaction), so memory stays flat whatever the size of the source.
+PostgreSQL gets binary COPY (psycopg 3 `cursor.copy`, the column types taken from the staging
+models), SQLite batched `executemany`. Records arrive as an iterator and leave in chunks of
+CHUNK_ROWS, each chunk committed on its own (the writer runs outside any transaction), so memory
+stays flat whatever the size of the source.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from django.db import OperationalError, connection, transaction
 
-from staging.models import RunReject
+from staging.models import STAGING_MODELS, RunReject
+from staging.rawjson import raw_json
 from staging.records import (
     ClassRecord,
     EnrollmentRecord,
@@ -79,10 +82,6 @@ TABLES = {
 }
 
 
-def _raw_json(raw: dict[str, Any]) -> str:
-    return json.dumps(raw, ensure_ascii=False, separators=(",", ":"), default=str)
-
-
 def _row(run_id: int, provider_id: int, record: Any) -> tuple[Any, ...]:
     """The staging row of a record: the common columns, then the record's own fields in order."""
     head = (
@@ -91,7 +90,7 @@ def _row(run_id: int, provider_id: int, record: Any) -> tuple[Any, ...]:
         record.line,
         record.external_id,
         record.status,
-        _raw_json(record.raw),
+        raw_json(record.raw),
     )
     if isinstance(record, SchoolRecord):
         return head + record[2:6]
@@ -106,6 +105,26 @@ def _row(run_id: int, provider_id: int, record: Any) -> tuple[Any, ...]:
     if isinstance(record, EnrollmentRecord):
         return head + record[2:9]
     raise TypeError(f"not a staging record: {type(record).__name__}")
+
+
+# Binary COPY sends each value in its column's own format: the types come from the models.
+_COPY_TYPES = {
+    "BigIntegerField": "int8",
+    "IntegerField": "int4",
+    "TextField": "text",
+    "CharField": "text",  # varchar takes text's binary format (its length is still checked)
+    "BooleanField": "bool",
+    "DateField": "date",
+}
+
+
+@cache
+def copy_types(entity: str) -> tuple[str, ...]:
+    """The PostgreSQL type of each of COLUMNS[entity], for binary COPY."""
+    model = STAGING_MODELS[entity]
+    return tuple(
+        _COPY_TYPES[model._meta.get_field(column).get_internal_type()] for column in COLUMNS[entity]
+    )
 
 
 _EXPECTED = {
@@ -151,26 +170,32 @@ class StagingWriter:
                 raise TypeError(f"{entity} got a {type(record).__name__}")
             rows.append(_row(self.run_id, self.provider_id, record))
             if len(rows) >= CHUNK_ROWS:
-                written += self._flush(entity, rows)
+                written += self._flush(entity, rows, written)
                 rows = []
-        written += self._flush(entity, rows)
+        written += self._flush(entity, rows, written)
         self._write_rejects(rejects)
         self.counts.staged += written
         self.counts.by_entity[entity] = self.counts.by_entity.get(entity, 0) + written
         return written
 
-    def _flush(self, entity: str, rows: list[tuple[Any, ...]]) -> int:
+    def _flush(self, entity: str, rows: list[tuple[Any, ...]], written: int) -> int:
         if rows:
-            self._insert(TABLES[entity], COLUMNS[entity], rows)
+            self._insert(entity, rows)
         if rows and self.on_progress:
-            self.on_progress(entity, self.counts.by_entity.get(entity, 0) + len(rows))
+            self.on_progress(entity, self.counts.by_entity.get(entity, 0) + written + len(rows))
         return len(rows)
 
-    def _insert(self, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    def _insert(self, entity: str, rows: list[tuple[Any, ...]]) -> None:
+        # A chunk is built before it is sent: while `records` is iterated the connection stays
+        # free (a source may use it, as a cancel does in the tests; a COPY in progress would
+        # leave it waiting for ever).
+        table, columns = TABLES[entity], COLUMNS[entity]
         quoted = ", ".join(connection.ops.quote_name(c) for c in columns)
         with connection.cursor() as cursor:
             if self._postgres:
-                with cursor.cursor.copy(f"COPY {table} ({quoted}) FROM STDIN") as copy:
+                statement = f"COPY {table} ({quoted}) FROM STDIN (FORMAT BINARY)"
+                with cursor.cursor.copy(statement) as copy:
+                    copy.set_types(copy_types(entity))
                     for row in rows:
                         copy.write_row(row)
             else:
@@ -187,7 +212,7 @@ class StagingWriter:
                     entity=r.entity,
                     external_id=r.external_id[:255],
                     reason=r.reason,
-                    raw=_raw_json(r.raw),
+                    raw=raw_json(r.raw),
                     line=r.line,
                 )
                 for r in rejects

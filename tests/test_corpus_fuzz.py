@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from connectors.clever import mapping as clever
 from connectors.oneroster_api import mapping as oneroster
+from staging.rawjson import raw_json
 from staging.records import (
     ACTIVE,
     DELETED,
@@ -24,7 +25,6 @@ from staging.records import (
     SchoolRecord,
     UserRecord,
 )
-from staging.writer import _raw_json
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -130,14 +130,14 @@ def assert_storable(record: Any, expected: type) -> None:
         return
     if isinstance(record, Reject):
         assert isinstance(record.external_id, str) and record.reason
-        _raw_json(record.raw)
+        raw_json(record.raw)
         return
     assert isinstance(record, expected), type(record)
     assert record.status in (ACTIVE, DELETED)
     for name, value in record._asdict().items():
         if name == "raw":
             assert isinstance(value, dict)
-            _raw_json(value)
+            raw_json(value)
         elif name == "line":
             assert isinstance(value, int)
         elif isinstance(value, tuple):

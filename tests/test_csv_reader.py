@@ -969,6 +969,26 @@ def test_it_fails_on_a_damaged_zip_member(tmp_path: Path) -> None:
     assert caught.value.permanent
 
 
+def test_it_fails_on_a_zip_member_whose_own_header_has_a_name_that_is_not_utf8(
+    tmp_path: Path,
+) -> None:
+    path = make_bundle(tmp_path, base_files(), as_zip=True)
+    data = bytearray(path.read_bytes())
+    # The member's local header (not the central directory, which opens fine): flag its name
+    # as UTF-8 (general purpose bit 11) and put a byte in it that UTF-8 cannot start with.
+    header = bytes(data).index(b"users.csv") - 30
+    assert data[header : header + 4] == b"PK\x03\x04"
+    data[header + 7] |= 0x08
+    data[header + 30] = 0xC8
+    path.write_bytes(bytes(data))
+
+    with pytest.raises(ConnectorError) as caught:
+        extract(path)
+
+    assert str(caught.value).startswith("bundle.zip is damaged: users.csv cannot be extracted (")
+    assert caught.value.permanent
+
+
 def test_it_fails_on_a_users_file_that_is_not_utf8_in_the_1_2_layout(tmp_path: Path) -> None:
     data = "sourcedId,givenName,familyName\nstu-1,Zoë,Brontë\n".encode("latin-1")
     roles = [{"sourcedId": "rl-1", "userSourcedId": "stu-1", "role": "student"}]

@@ -167,18 +167,19 @@ def enrollment(obj: dict[str, Any], lookups: Lookups, line: int = 0) -> Record |
         raise MappingError("missing required field user")
     if role is None:
         return None
+    # Positional: keywords cost a NamedTuple more than mapping the object does.
     return EnrollmentRecord(
-        external_id=required(obj, "sourcedId"),
-        status=status(obj),
-        class_external_id=class_id,
-        school_external_id=ref_id(obj, "school"),
-        user_external_id=user_id,
-        role=role,
-        primary=boolean(obj, "primary", default=False),
-        begin_date=date(obj, "beginDate"),
-        end_date=date(obj, "endDate"),
-        raw=obj,
-        line=line,
+        required(obj, "sourcedId"),  # external_id
+        status(obj),
+        class_id,  # class_external_id
+        ref_id(obj, "school"),  # school_external_id
+        user_id,  # user_external_id
+        role,
+        boolean(obj, "primary", default=False),
+        date(obj, "beginDate"),
+        date(obj, "endDate"),
+        obj,  # raw
+        line,
     )
 
 

@@ -21,6 +21,9 @@ from connectors.base import ConnectorError
 # a bad CRC or header, a broken deflate stream, a cut-off member, an unknown compression method
 # or zip version, a password, a seek past the end.
 ZIP_DAMAGE = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError)
+# Opening an archive or a member also decodes the names its headers hold: a name flagged as
+# UTF-8 that is not fails there (reading a member's text must not be taken for that).
+ZIP_OPEN_DAMAGE = (*ZIP_DAMAGE, UnicodeDecodeError)
 
 
 class Bundle:
@@ -44,7 +47,7 @@ class Bundle:
     def _open_zip(self, path: Path) -> None:
         try:
             self._zip = zipfile.ZipFile(path)
-        except ZIP_DAMAGE:
+        except ZIP_OPEN_DAMAGE:
             raise ConnectorError(
                 f"{path.name} is not a .zip file: upload the OneRoster bundle as a zip of CSV files"
             ) from None
@@ -102,16 +105,23 @@ class Bundle:
             with _utf8(open(target, "rb")) as text:
                 yield text
             return
-        # A damaged member shows only once it is read, inside the caller's loop: the error comes
-        # back through this yield, and leaves as a ConnectorError.
         try:
-            with _utf8(self._zip.open(target)) as text:
+            member = self._zip.open(target)
+        except ZIP_OPEN_DAMAGE as exc:
+            raise self._damaged(name, exc) from None
+        # A damaged member's data shows only once it is read, inside the caller's loop: the error
+        # comes back through this yield, and leaves as a ConnectorError.
+        try:
+            with _utf8(member) as text:
                 yield text
         except ZIP_DAMAGE as exc:
-            raise ConnectorError(
-                f"{self.path.name} is damaged: {name} cannot be extracted ({exc}); "
-                "export the bundle again and upload the new zip"
-            ) from None
+            raise self._damaged(name, exc) from None
+
+    def _damaged(self, name: str, exc: Exception) -> ConnectorError:
+        return ConnectorError(
+            f"{self.path.name} is damaged: {name} cannot be extracted ({exc}); "
+            "export the bundle again and upload the new zip"
+        )
 
 
 def _utf8(binary: IO[bytes]) -> io.TextIOWrapper:

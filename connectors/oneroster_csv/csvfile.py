@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import sys
 from collections.abc import Iterator
-from typing import NamedTuple
 
 from connectors.base import ConnectorError
 from connectors.oneroster_csv.bundle import Bundle
@@ -21,16 +20,16 @@ FIELD_SIZE_LIMIT = 10 * 1024 * 1024
 csv.field_size_limit(min(FIELD_SIZE_LIMIT, sys.maxsize))
 
 
-class Row(NamedTuple):
-    line: int
-    values: dict[str, str]
-    problem: str  # why the row as a whole is unusable ('' when it is fine)
+# (line, values, problem): `problem` says why the row as a whole is unusable ('' when it is
+# fine). A plain tuple: a NamedTuple would cost more than the checks that make it.
+Row = tuple[int, dict[str, str], str]
 
 
 def read_rows(
     bundle: Bundle, filename: str, *, columns: tuple[str, ...], required: tuple[str, ...]
 ) -> Iterator[Row]:
-    """Yields the rows of `filename`, keyed by the spelling of `columns` (plus unknown headers)."""
+    """Yields the rows of `filename` (Row), keyed by the spelling of `columns` (plus unknown
+    headers)."""
     with bundle.open_text(filename) as text:
         reader = csv.reader(text, strict=True)
         try:
@@ -41,24 +40,27 @@ def read_rows(
             raise ConnectorError(f"{filename} is empty: it needs at least a header row")
         keys = _header_keys(filename, header, columns, required)
         width = len(keys)
-        while True:
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except (csv.Error, UnicodeDecodeError) as exc:
-                raise _unreadable(filename, reader.line_num + 1, exc) from None
-            if not any(c.strip() for c in cells):
-                continue  # a blank line, or a row of empty cells (",,,," as spreadsheets save)
-            problem = ""
-            if len(cells) > width and any(c.strip() for c in cells[width:]):
-                problem = f"the row has {len(cells)} fields but the header has {width}"
-            elif any("\x00" in c for c in cells):
-                problem = "the row contains a NUL byte"
-                cells = [c.replace("\x00", "") for c in cells]
-            if len(cells) < width:
-                cells = cells + [""] * (width - len(cells))
-            yield Row(reader.line_num, dict(zip(keys, cells, strict=False)), problem)
+        try:
+            for cells in reader:
+                joined = "".join(cells)  # one string to test, not one per cell
+                if not joined or joined.isspace():
+                    continue  # a blank line, or a row of empty cells (",,,," as spreadsheets save)
+                problem = ""
+                if len(cells) > width and not _blank(cells[width:]):
+                    problem = f"the row has {len(cells)} fields but the header has {width}"
+                elif "\x00" in joined:
+                    problem = "the row contains a NUL byte"
+                    cells = [c.replace("\x00", "") for c in cells]
+                if len(cells) < width:
+                    cells = cells + [""] * (width - len(cells))
+                yield reader.line_num, dict(zip(keys, cells, strict=False)), problem
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise _unreadable(filename, reader.line_num + 1, exc) from None
+
+
+def _blank(cells: list[str]) -> bool:
+    joined = "".join(cells)
+    return not joined or joined.isspace()
 
 
 def _header_keys(

@@ -108,6 +108,9 @@ ENTITY_SINGULAR = {
     "enrollments": "enrollment",
 }
 
+# A row and its line -> its record; None for a row that is not one (a district, an aide).
+Producer = Callable[[dict[str, str], int], Record | None]
+
 
 class CsvExtraction:
     """One pass over one bundle. See connectors.base for the contract."""
@@ -147,34 +150,33 @@ class CsvExtraction:
     def records(self, entity: str) -> Iterator[Record]:
         if self.modes[entity] is EntityMode.ABSENT:
             return iter(())
-        producer: Callable[[dict[str, str]], Record | None] = getattr(self, f"_{entity}")()
+        producer: Producer = getattr(self, f"_{entity}")()
         return self._map(entity, FILES[entity], producer)
 
     # -- the row loop shared by every file ----------------------------------------------------
 
-    def _map(
-        self, entity: str, name: str, producer: Callable[[dict[str, str]], Record | None]
-    ) -> Iterator[Record]:
+    def _map(self, entity: str, name: str, producer: Producer) -> Iterator[Record]:
         filename = self._filename(name)
         required = REQUIRED[name]
         if name == "users" and self._roles_file_layout():
             required = REQUIRED["users-1.2"]
-        for row in read_rows(self.bundle, filename, columns=COLUMNS[name], required=required):
+        rows = read_rows(self.bundle, filename, columns=COLUMNS[name], required=required)
+        for line, values, problem in rows:
             try:
-                if row.problem:
-                    raise f.RowError(row.problem)
-                record = producer(row.values)
+                if problem:
+                    raise f.RowError(problem)
+                record = producer(values, line)
             except f.RowError as exc:
                 yield Reject(
                     ENTITY_SINGULAR[entity],
-                    f.text(row.values, "sourcedId"),
-                    f"{filename} line {row.line}: {exc}",
-                    _without_password(row.values),  # rejects are staged too: never keep it
-                    row.line,
+                    f.text(values, "sourcedId"),
+                    f"{filename} line {line}: {exc}",
+                    _without_password(values),  # rejects are staged too: never keep it
+                    line,
                 )
                 continue
             if record is not None:
-                yield record._replace(line=row.line)
+                yield record
 
     def _filename(self, name: str) -> str:
         wanted = f"{name}.csv".lower()
@@ -185,14 +187,15 @@ class CsvExtraction:
         if not self.bundle.has(f"{name}.csv"):
             return
         filename = self._filename(name)
-        for row in read_rows(self.bundle, filename, columns=COLUMNS[name], required=REQUIRED[name]):
-            if not row.problem:
-                yield row.values
+        rows = read_rows(self.bundle, filename, columns=COLUMNS[name], required=REQUIRED[name])
+        for _, values, problem in rows:
+            if not problem:
+                yield values
 
     # -- one producer per entity type ---------------------------------------------------------
 
-    def _schools(self) -> Callable[[dict[str, str]], Record | None]:
-        def school(row: dict[str, str]) -> Record | None:
+    def _schools(self) -> Producer:
+        def school(row: dict[str, str], line: int) -> Record | None:
             org_type = f.required(row, "type").lower()
             if org_type != "school":
                 return None  # district, department, …: context, not a school
@@ -204,11 +207,12 @@ class CsvExtraction:
                 low_grade="",
                 high_grade="",
                 raw=row,
+                line=line,
             )
 
         return school
 
-    def _classes(self) -> Callable[[dict[str, str]], Record | None]:
+    def _classes(self) -> Producer:
         courses = {
             r["sourcedId"].strip(): (f.text(r, "title"), f.text(r, "courseCode"))
             for r in self._rows("courses")
@@ -226,7 +230,7 @@ class CsvExtraction:
         has_courses = self.bundle.has("courses.csv")
         has_sessions = self.bundle.has("academicSessions.csv")
 
-        def klass(row: dict[str, str]) -> Record | None:
+        def klass(row: dict[str, str], line: int) -> Record | None:
             course_id = f.text(row, "courseSourcedId")
             course_title, course_code = "", ""
             if course_id:
@@ -260,15 +264,16 @@ class CsvExtraction:
                 grades=f.grades(row),
                 periods=f.joined(row, "periods"),
                 raw=row,
+                line=line,
             )
 
         return klass
 
-    def _users(self) -> Callable[[dict[str, str]], Record | None]:
+    def _users(self) -> Producer:
         non_schools = self._non_school_org_ids()
         roles = self._roles_by_user() if self._roles_file_layout() else None
 
-        def user(row: dict[str, str]) -> Record | None:
+        def user(row: dict[str, str], line: int) -> Record | None:
             external_id = f.required(row, "sourcedId")
             if roles is not None:
                 role_name, orgs = roles.get(external_id, ("", ()))
@@ -295,26 +300,29 @@ class CsvExtraction:
                 enabled=f.boolean(row, "enabledUser", default=True),
                 school_external_ids=tuple(o for o in orgs if o not in non_schools),
                 raw=_without_password(row),
+                line=line,
             )
 
         return user
 
-    def _enrollments(self) -> Callable[[dict[str, str]], Record | None]:
-        def enrollment(row: dict[str, str]) -> Record | None:
+    def _enrollments(self) -> Producer:
+        def enrollment(row: dict[str, str], line: int) -> Record | None:
             role = _role(f.required(row, "role"))
             if role is None:
                 return None
+            # Positional: keywords cost a NamedTuple more than all of this row's parsing.
             return EnrollmentRecord(
-                external_id=f.required(row, "sourcedId"),
-                status=f.status(row),
-                class_external_id=f.required(row, "classSourcedId"),
-                school_external_id=f.text(row, "schoolSourcedId"),
-                user_external_id=f.required(row, "userSourcedId"),
-                role=role,
-                primary=f.boolean(row, "primary", default=False),
-                begin_date=f.date(row, "beginDate"),
-                end_date=f.date(row, "endDate"),
-                raw=row,
+                f.required(row, "sourcedId"),  # external_id
+                f.status(row),
+                f.required(row, "classSourcedId"),  # class_external_id
+                f.text(row, "schoolSourcedId"),  # school_external_id
+                f.required(row, "userSourcedId"),  # user_external_id
+                role,
+                f.boolean(row, "primary", default=False),
+                f.date(row, "beginDate"),
+                f.date(row, "endDate"),
+                row,  # raw
+                line,
             )
 
         return enrollment

@@ -22,7 +22,7 @@ import zipfile
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from connectors.base import ConnectorError
-from connectors.oneroster_csv.bundle import ZIP_DAMAGE
+from connectors.oneroster_csv.bundle import ZIP_OPEN_DAMAGE
 
 MAX_BYTES = 1_000_000_000  # the upload itself
 MAX_TOTAL_BYTES = 20_000_000_000  # all members expanded: a 1,000,000-student district is ~2 GB
@@ -48,7 +48,7 @@ def check_upload(
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
-    except ZIP_DAMAGE:
+    except ZIP_OPEN_DAMAGE:
         raise ConnectorError(
             "The upload is not a .zip file (or it is damaged): upload the OneRoster bundle as a "
             "zip of its CSV files"
