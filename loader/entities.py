@@ -96,6 +96,9 @@ USERS = EntitySpec(
         "student_number",
         "grades",
         "enabled",
+        "sis_id",
+        "state_id",
+        "teacher_number",
     ),
 )
 ENROLLMENTS = EntitySpec(

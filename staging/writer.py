@@ -59,6 +59,9 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "enabled",
         "school_external_ids",
         "previous_external_id",
+        "sis_id",
+        "state_id",
+        "teacher_number",
     ),
     "enrollments": _COMMON
     + (
@@ -101,7 +104,13 @@ def _row(run_id: int, provider_id: int, record: Any) -> tuple[Any, ...]:
         return (
             head
             + record[2:11]
-            + (json.dumps(list(record.school_external_ids)), record.previous_external_id)
+            + (
+                json.dumps(list(record.school_external_ids)),
+                record.previous_external_id,
+                record.sis_id,
+                record.state_id,
+                record.teacher_number,
+            )
         )
     if isinstance(record, EnrollmentRecord):
         return head + record[2:9]

@@ -209,3 +209,31 @@ def test_it_keeps_the_v2_legacy_id_as_the_previous_id(roles: dict, previous: str
     record = mapping.user({"id": "t9", "name": {"first": "A", "last": "B"}, "roles": roles})
 
     assert isinstance(record, UserRecord) and record.previous_external_id == previous
+
+
+@pytest.mark.parametrize(
+    "roles, ids",
+    [
+        (
+            {"student": {"sis_id": " 1001 ", "student_number": "S-7", "state_id": "ST-55"}},
+            ("S-7", "1001", "ST-55", ""),
+        ),
+        (
+            {"teacher": {"sis_id": "T-1", "teacher_number": "0042", "state_id": "TS-9"}},
+            ("", "T-1", "TS-9", "0042"),
+        ),
+        # A teacher who is staff too: the teacher role's ids first, staff_id only as a fallback.
+        (
+            {"teacher": {"teacher_number": "0042"}, "staff": {"staff_id": "STF-3"}},
+            ("", "STF-3", "", "0042"),
+        ),
+        ({"staff": {"staff_id": "STF-3", "schools": []}}, ("", "STF-3", "", "")),
+        ({"district_admin": {"title": "Boss"}}, ("", "", "", "")),  # no ids in that role
+        ({"student": {"sis_id": None, "state_id": ""}}, ("", "", "", "")),
+    ],
+)
+def test_it_keeps_each_role_s_ids(roles: dict, ids: tuple[str, str, str, str]) -> None:
+    record = mapping.user({"id": "u1", "name": {"first": "A", "last": "B"}, "roles": roles})
+
+    assert isinstance(record, UserRecord)
+    assert (record.student_number, record.sis_id, record.state_id, record.teacher_number) == ids

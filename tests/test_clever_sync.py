@@ -6,6 +6,7 @@ every count can be compared with the generated bundle exactly.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import time
 from collections.abc import Iterator
@@ -195,6 +196,71 @@ def test_it_syncs_a_district_with_counts_equal_to_the_bundle(
     assert second.status == RunStatus.SUCCESS, second.error_message
     assert changes(second) == 0
     assert second.stats["enrollments"]["unchanged"] == created(first)["enrollments"]
+
+
+IDS = ("sis_id", "student_number", "state_id", "teacher_number")
+
+
+def stored_ids(provider: SisProvider) -> dict[str, tuple[str, ...]]:
+    """Each person this provider knows, by Clever id: their ids as stored."""
+    people = {p.pk: p for p in Person.objects.all()}
+    return {
+        i.external_id: tuple(getattr(people[i.entity_id], f) for f in IDS)
+        for i in ExternalIdentity.objects.filter(provider=provider, entity_type="user")
+    }
+
+
+def test_it_stores_each_person_s_sis_state_and_teacher_ids(
+    clever: FakeClever, district: Path
+) -> None:
+    provider = make_provider(clever)
+
+    assert run(provider).status == RunStatus.SUCCESS
+
+    expected = {}
+    for u in bundles.read(district, "users"):
+        number = u["identifier"]
+        expected[clever.id_of(u["sourcedId"])] = {
+            "student": (u["sourcedId"], number, f"ST{number}", ""),
+            "teacher": (u["sourcedId"], "", f"TS{number}", number),
+            "administrator": ("", "", "", ""),  # Clever district admins have no such ids
+        }[u["role"]]
+    assert stored_ids(provider) == expected
+    # The multi-role teacher keeps the teacher role's sis_id, not the staff role's staff_id.
+    assert person(provider, clever.id_of(Quirks.multi_role_teacher)).sis_id == "tch-1"
+    staff_only = clever.add(
+        "users",
+        {"name": {"first": "Sol", "last": "Staff"}, "roles": {"staff": {"staff_id": "STF-77"}}},
+    )
+    assert run(provider).status == RunStatus.SUCCESS
+    assert stored_ids(provider)[staff_only] == ("STF-77", "", "", "")
+
+
+def test_a_state_id_changed_by_an_event_updates_exactly_that_person(clever: FakeClever) -> None:
+    provider = make_provider(clever)
+    assert run(provider).status == RunStatus.SUCCESS
+    before = stored_ids(provider)
+    student_id, teacher_id = clever.id_of("stu-5"), clever.id_of("tch-3")
+    roles = copy.deepcopy(clever.get("users", student_id)["roles"])
+    roles["student"]["state_id"] = "ST-NEW-5"
+    clever.update("users", student_id, roles=roles)
+    roles = copy.deepcopy(clever.get("users", teacher_id)["roles"])
+    roles["teacher"]["teacher_number"] = "T-NEW-3"
+    clever.update("users", teacher_id, roles=roles)
+
+    delta = run(provider, mode="delta")
+
+    assert delta.status == RunStatus.SUCCESS, delta.error_message
+    assert delta.mode == "delta"
+    assert delta.stats["users"]["updated"] == 2 and changes(delta) == 2
+    after = stored_ids(provider)
+    assert after[student_id] == (*before[student_id][:2], "ST-NEW-5", "")
+    assert after[teacher_id] == (*before[teacher_id][:3], "T-NEW-3")
+    assert {k: v for k, v in after.items() if k not in (student_id, teacher_id)} == {
+        k: v for k, v in before.items() if k not in (student_id, teacher_id)
+    }
+    again = run(provider)  # a full sync agrees with what the delta stored
+    assert again.status == RunStatus.SUCCESS and changes(again) == 0, again.stats
 
 
 def test_the_connection_test_checks_the_token_and_district_and_counts(

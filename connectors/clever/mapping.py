@@ -329,7 +329,27 @@ def user(record: Record, *, status: str = ACTIVE, line: int = 0) -> UserRecord |
         raw=dict(record),
         line=line,
         previous_external_id=_legacy_id(roles, kept, external_id),
+        **_identifiers(roles, kept),
     )
+
+
+# Where each of a person's ids is in a Clever user's roles, in the order the roles are read.
+# Staff have their SIS id as `staff_id`; district admins have none of these.
+IDENTIFIERS = {
+    "sis_id": (("student", "sis_id"), ("teacher", "sis_id"), ("staff", "staff_id")),
+    "state_id": (("student", "state_id"), ("teacher", "state_id")),
+    "teacher_number": (("teacher", "teacher_number"),),
+}
+
+
+def _identifiers(roles: Record, kept: list[str]) -> dict[str, str]:
+    """A person's sis_id, state_id and teacher_number: each from the first of the user's
+    roles (strongest first) that has it, or ''. A student's student_number is read above."""
+    found: dict[str, str] = {}
+    for name, places in IDENTIFIERS.items():
+        values = (text(roles[role].get(key)) for role, key in places if role in kept)
+        found[name] = next((v for v in values if v), "")
+    return found
 
 
 def _legacy_id(roles: Record, kept: list[str], external_id: str) -> str:

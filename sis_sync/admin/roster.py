@@ -100,11 +100,21 @@ class PersonAdmin(RosterAdmin):
         "role",
         "email",
         "student_number",
+        "sis_id",
         "grades",
         "is_active",
     )
     list_filter = ("role", "is_active", PersonSchoolFilter)
-    search_fields = ("family_name", "given_name", "email", "username", "student_number")
+    search_fields = (
+        "family_name",
+        "given_name",
+        "email",
+        "username",
+        "student_number",
+        "sis_id",
+        "state_id",
+        "teacher_number",
+    )
     ordering = ("family_name", "given_name")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:

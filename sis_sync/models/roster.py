@@ -92,6 +92,11 @@ class Person(RosterEntity):
     username = models.CharField(max_length=254, blank=True, default="")
     student_number = models.CharField(max_length=64, blank=True, default="")
     grades = models.CharField(max_length=64, blank=True, default="")
+    # The source's other ids for the person (Clever: `sis_id`, `state_id`, a teacher's
+    # `teacher_number`); shown, never matched on: an SIS id is unique only within a district.
+    sis_id = models.CharField(max_length=255, blank=True, default="")
+    state_id = models.CharField(max_length=128, blank=True, default="")
+    teacher_number = models.CharField(max_length=64, blank=True, default="")
     enabled = models.BooleanField(default=True)
     schools = models.ManyToManyField(School, through="PersonSchool", related_name="people")
 
