@@ -235,6 +235,25 @@ def test_it_creates_a_provider_from_labelled_fields_and_audits_it(dana: Client) 
     assert event.actor == "dana" and event.target_id == str(provider.pk)
 
 
+def test_the_clever_contacts_option_is_a_checkbox_and_contacts_a_role(dana: Client) -> None:
+    form = clever_form(include_contacts="on", roles=["student", "contact"])
+    response = dana.post(reverse("admin:sis_sync_sisprovider_add"), form)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    provider = SisProvider.objects.get(name="Clever")
+    assert provider.options == {
+        "createUsers": True,
+        "deactivateMissing": True,
+        "roles": ["student", "contact"],
+        "includeContacts": True,
+    }
+    shown = dana.get(change_url("sisprovider", provider.pk)).context["adminform"].form
+    assert shown.initial["include_contacts"] is True and "include_contacts" in shown.fields
+
+    dana.post(change_url("sisprovider", provider.pk), change_form(provider))
+    provider.refresh_from_db()
+    assert provider.options == {"createUsers": True, "deactivateMissing": True}
+
+
 def test_it_never_renders_a_stored_secret_and_keeps_it_when_left_blank(dana: Client) -> None:
     dana.post(reverse("admin:sis_sync_sisprovider_add"), clever_form())
     provider = SisProvider.objects.get(name="Clever")

@@ -237,3 +237,32 @@ def test_it_keeps_each_role_s_ids(roles: dict, ids: tuple[str, str, str, str]) -
 
     assert isinstance(record, UserRecord)
     assert (record.student_number, record.sis_id, record.state_id, record.teacher_number) == ids
+
+
+def test_a_contact_is_a_person_only_when_contacts_are_synced() -> None:
+    contact = {
+        "id": "c1",
+        "email": "aaron@example.org",
+        "name": {"last": "Aaron Berge"},  # Clever: a contact's whole name, in `last`
+        "roles": {"contact": {"sis_id": "C-1", "phone": "555-0101", "phone_type": "Cell"}},
+    }
+
+    assert mapping.user(contact) is None
+    record = mapping.user(contact, contacts=True)
+    assert isinstance(record, UserRecord)
+    assert (record.role, record.given_name, record.family_name, record.email) == (
+        "contact", "", "Aaron Berge", "aaron@example.org",
+    )  # fmt: skip
+    assert (record.sis_id, record.school_external_ids, record.student_number) == ("C-1", (), "")
+    # A teacher who is a contact too stays one person, a teacher, with the teacher's ids.
+    both = mapping.user(
+        {
+            "id": "t1",
+            "name": {"first": "A", "last": "B"},
+            "roles": {"contact": {"sis_id": "C-2"}, "teacher": {"school": "s1", "sis_id": "T-2"}},
+        },
+        contacts=True,
+    )
+    assert (both.role, both.sis_id, both.school_external_ids) == ("teacher", "T-2", ("s1",))
+    gone = mapping.deleted("users", contact, contacts=True)
+    assert (gone.external_id, gone.status, gone.role) == ("c1", DELETED, "contact")

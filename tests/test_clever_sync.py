@@ -62,6 +62,8 @@ class Quirks:
     two_school_student = "stu-1"  # at both schools
     no_teacher_section = ""  # a section whose only teacher was removed
     no_grade_school = "sch-2"  # low_grade and high_grade ""
+    parent_teacher = "tch-4"  # a teacher who is a contact too: still one person, a teacher
+    contacts: tuple[str, ...] = ()  # the Clever ids of the two contacts ("Guardian 1", "2")
 
 
 @pytest.fixture
@@ -77,21 +79,33 @@ def clever(district: Path) -> Iterator[FakeClever]:
     solo = next(s for s in fake.records["sections"].values() if len(s["teachers"]) == 1)
     solo.update(teacher=None, teachers=[], subject="")
     Quirks.no_teacher_section = solo["sis_id"]
-    for n in (1, 2):  # contacts: not people of this roster
-        fake.add(
-            "users",
-            {
-                "name": {"last": f"Guardian {n}"},
-                "roles": {"contact": {"student_relationships": [{"student": student["id"]}]}},
-            },
-            event=False,
-        )
+    # Contacts: people of this roster only when the provider asks (includeContacts).
+    guardians = [
+        {
+            "name": {"last": "Guardian 1"},  # Clever puts a contact's whole name here
+            "email": "guardian.one@example.org",
+            "roles": {"contact": {"sis_id": "G-1", "phone": "555-0101", "phone_type": "Cell",
+                                  "student_relationships": [{"student": student["id"],
+                                                             "relationship": "Parent",
+                                                             "type": "Parent/Guardian"}]}},
+        },
+        {
+            "name": {"last": "Guardian 2"},
+            "roles": {"contact": {"sis_id": "G-2",
+                                  "student_relationships": [{"student": student["id"]}]}},
+        },
+    ]  # fmt: skip
+    Quirks.contacts = tuple(fake.add("users", g, event=False) for g in guardians)
+    parent = fake.get("users", fake.id_of(Quirks.parent_teacher))
+    parent["roles"]["contact"] = {"sis_id": "G-3", "student_relationships": []}
     fake.event("districts", "updated", fake.get("districts", fake.district_id))
     with fake:
         yield fake
 
 
-def make_provider(fake: FakeClever, **config: Any) -> SisProvider:
+def make_provider(
+    fake: FakeClever, *, options: dict[str, Any] | None = None, **config: Any
+) -> SisProvider:
     settings = {
         "districtId": fake.district_id,
         "clientId": fake.client_id,
@@ -100,7 +114,9 @@ def make_provider(fake: FakeClever, **config: Any) -> SisProvider:
         "pageSize": PAGE_SIZE,
         **config,
     }
-    return ProviderFactory(provider_type=ProviderType.CLEVER, config=settings)
+    return ProviderFactory(
+        provider_type=ProviderType.CLEVER, config=settings, options=options or {}
+    )
 
 
 def run(provider: SisProvider, mode: str = "full") -> SisSyncRun:
@@ -161,6 +177,7 @@ def test_it_syncs_a_district_with_counts_equal_to_the_bundle(
         expected = sum(1 for u in users if u["role"] == role)
         assert Person.objects.filter(role=role, is_active=True).count() == expected
     assert School.objects.count() == len(schools)
+    assert not Person.objects.filter(role="contact").exists()  # contacts were not asked for
     assert Enrollment.objects.filter(is_active=True).count() == created(first)["enrollments"]
 
     # The quirks, as they landed.
@@ -288,6 +305,82 @@ def test_the_connection_test_checks_the_token_and_district_and_counts(
     )
 
 
+# -- contacts -------------------------------------------------------------------------------
+
+
+def test_contacts_sync_as_people_when_the_provider_asks_for_them(
+    clever: FakeClever, district: Path
+) -> None:
+    provider = make_provider(clever, options={"includeContacts": True})
+    # A teacher another provider brought in, with the first contact's email: not the contact.
+    elsewhere = Person.objects.create(
+        tenant=provider.tenant, role="teacher", given_name="Pat", family_name="Parent",
+        email="guardian.one@example.org",
+    )  # fmt: skip
+    untouched = elsewhere.updated_at
+
+    first = run(provider)
+
+    assert first.status == RunStatus.SUCCESS, first.error_message
+    users = bundles.read(district, "users")
+    assert first.stats["users"]["created"] == len(users) + 2  # the two contacts
+    contacts = Person.objects.filter(role="contact").order_by("family_name")
+    assert [(p.given_name, p.family_name, p.sis_id, p.email) for p in contacts] == [
+        ("", "Guardian 1", "G-1", "guardian.one@example.org"),
+        ("", "Guardian 2", "G-2", ""),
+    ]
+    assert [person(provider, c).pk for c in Quirks.contacts] == [p.pk for p in contacts]
+    assert not PersonSchool.objects.filter(person__role="contact").exists()
+    assert not Enrollment.objects.filter(person__role="contact").exists()
+    parent_teacher = person(provider, clever.id_of(Quirks.parent_teacher))
+    assert (parent_teacher.role, parent_teacher.sis_id) == ("teacher", Quirks.parent_teacher)
+    elsewhere.refresh_from_db()
+    assert elsewhere.role == "teacher" and elsewhere.updated_at == untouched
+    assert not ExternalIdentity.objects.filter(entity_type="user", entity_id=elsewhere.pk)
+    assert Person.objects.count() == len(users) + 2 + 1
+    assert clever.paths("/v3.0/users").count("/v3.0/users") > 0
+    assert any(r["query"].get("role") == "contact" for r in clever.requests)
+
+    # Events: a contact created, one renamed, one deleted.
+    new = clever.add(
+        "users",
+        {"name": {"last": "Guardian 3"}, "roles": {"contact": {"sis_id": "G-9"}}},
+    )
+    clever.update("users", Quirks.contacts[1], name={"last": "Guardian Two"})
+    clever.delete("users", Quirks.contacts[0])
+
+    delta = run(provider, mode="delta")
+
+    assert delta.status == RunStatus.SUCCESS, delta.error_message
+    assert delta.mode == "delta"
+    assert {k: v for k, v in delta.stats["users"].items() if k != "unchanged"} == {
+        "created": 1,
+        "updated": 1,
+        "deactivated": 1,
+        "reactivated": 0,
+        "rejected": 0,
+    }
+    assert changes(delta) == 3
+    assert (person(provider, new).role, person(provider, new).sis_id) == ("contact", "G-9")
+    assert person(provider, Quirks.contacts[1]).family_name == "Guardian Two"
+    assert not person(provider, Quirks.contacts[0]).is_active
+    assert Person.objects.filter(role="contact", is_active=True).count() == 2
+    again = run(provider)
+    assert again.status == RunStatus.SUCCESS and changes(again) == 0, again.stats
+
+
+def test_the_roles_option_can_leave_contacts_out_or_take_only_them(clever: FakeClever) -> None:
+    only = make_provider(clever, options={"includeContacts": True, "roles": ["contact"]})
+
+    done = run(only)
+
+    assert done.status == RunStatus.SUCCESS, done.error_message
+    assert done.stats["users"]["created"] == 2
+    assert set(Person.objects.values_list("role", flat=True)) == {"contact"}
+    asked = {r["query"].get("role") for r in clever.requests if r["path"] == "/v3.0/users"}
+    assert asked == {"contact"}
+
+
 # -- tokens and failures --------------------------------------------------------------------
 
 
@@ -399,6 +492,9 @@ def test_a_delta_applies_exactly_the_events(clever: FakeClever) -> None:
     dropped = sections[10]
     clever.delete("sections", dropped["id"])
     clever.update("sections", sections[11]["id"], name="Renamed Section")
+    # Contacts come and change: nothing to this provider, which did not ask for them.
+    contact = clever.add("users", {"name": {"last": "New Guardian"}, "roles": {"contact": {}}})
+    clever.update("users", Quirks.contacts[0], name={"last": "Renamed Guardian"})
 
     delta = run(provider, mode="delta")
 
@@ -428,6 +524,7 @@ def test_a_delta_applies_exactly_the_events(clever: FakeClever) -> None:
     }
     assert changes(delta) == 3 + 3 + 5 + len(leaver_classes) + 1 + dropped_members
     assert delta.notes and delta.notes[0].startswith(f"Read {len(clever.events) - 1} Clever events")
+    assert not ExternalIdentity.objects.filter(external_id__in=[contact, *Quirks.contacts])
 
     assert person(provider, new_student).is_active
     assert person(provider, renamed).given_name == "Renamed"

@@ -4,7 +4,8 @@
 - section -> ClassRecord (name, subject, grade, period, term, course; class_code is the
   section_number, else the sis_id), and its `students`/`teachers` id arrays -> one
   EnrollmentRecord per member;
-- user -> one UserRecord per Clever user, whatever its roles.
+- user -> one UserRecord per Clever user, whatever its roles; a contact (a parent, a guardian)
+  only when the provider asks for contacts (`contacts=True`).
 
 Parsing is lenient, as Clever asks: every field but the id may be missing, null or "" (empty
 strings are legal values of every Clever enum), strings have no length limit, emails may be
@@ -44,17 +45,24 @@ GRADE_CODES = {
 }
 
 # Clever roles we keep, strongest first. A Clever user with several roles (teacher + staff +
-# district_admin merge into one user; student and contact never merge with others) is one
-# person, with the role that decides what they do in classes: student, then teacher, then
-# administrator for staff and district admins. Contacts are not people of the roster here.
+# district_admin merge into one user; student and contact never merge with others, says
+# Clever, though nothing stops the data) is one person, with the role that decides what they
+# do in classes: student, then teacher, then administrator for staff and district admins, and
+# contact last. Contacts are people only when the provider asks for them.
 ROLE_ORDER = ("student", "teacher", "staff", "district_admin")
+CONTACT = "contact"
 OUR_ROLE = {
     "student": "student",
     "teacher": "teacher",
     "staff": "administrator",
     "district_admin": "administrator",
+    CONTACT: "contact",
 }
-SKIPPED_ROLES = ("contact",)
+
+
+def clever_roles(*, contacts: bool) -> tuple[str, ...]:
+    """The Clever roles synced, strongest first."""
+    return (*ROLE_ORDER, CONTACT) if contacts else ROLE_ORDER
 
 
 def text(value: Any) -> str:
@@ -269,25 +277,30 @@ def enrollments(record: Record, *, line: int = 0) -> Iterator[EnrollmentRecord]:
 # -- users ------------------------------------------------------------------------------------
 
 
-def kept_roles(record: Record) -> list[str]:
+def kept_roles(record: Record, *, contacts: bool = False) -> list[str]:
     roles = record.get("roles")
     if not isinstance(roles, dict):
         return []
-    return [r for r in ROLE_ORDER if isinstance(roles.get(r), dict)]
+    return [r for r in clever_roles(contacts=contacts) if isinstance(roles.get(r), dict)]
 
 
-def our_role(record: Record) -> str | None:
-    """The role this Clever user syncs as, or None when it has no role we keep (a contact)."""
-    kept = kept_roles(record)
+def our_role(record: Record, *, contacts: bool = False) -> str | None:
+    """The role this Clever user syncs as, or None when it has no role we keep (a contact,
+    unless contacts are synced)."""
+    kept = kept_roles(record, contacts=contacts)
     return OUR_ROLE[kept[0]] if kept else None
 
 
-def user(record: Record, *, status: str = ACTIVE, line: int = 0) -> UserRecord | Reject | None:
-    """One person per Clever user; None for a user with no role we keep (a contact)."""
+def user(
+    record: Record, *, status: str = ACTIVE, line: int = 0, contacts: bool = False
+) -> UserRecord | Reject | None:
+    """One person per Clever user; None for a user with no role we keep (a contact, unless
+    `contacts`). A contact's whole name is in `name.last` (a Clever quirk): it is kept there,
+    as the family name, rather than guessed apart."""
     external_id = text(record.get("id"))
     if not external_id:
         return _reject("user", record, "Clever user without an id", line)
-    kept = kept_roles(record)
+    kept = kept_roles(record, contacts=contacts)
     if not kept:
         return None
     roles = record["roles"]
@@ -336,7 +349,12 @@ def user(record: Record, *, status: str = ACTIVE, line: int = 0) -> UserRecord |
 # Where each of a person's ids is in a Clever user's roles, in the order the roles are read.
 # Staff have their SIS id as `staff_id`; district admins have none of these.
 IDENTIFIERS = {
-    "sis_id": (("student", "sis_id"), ("teacher", "sis_id"), ("staff", "staff_id")),
+    "sis_id": (
+        ("student", "sis_id"),
+        ("teacher", "sis_id"),
+        ("staff", "staff_id"),
+        (CONTACT, "sis_id"),
+    ),
     "state_id": (("student", "state_id"), ("teacher", "state_id")),
     "teacher_number": (("teacher", "teacher_number"),),
 }
@@ -365,7 +383,7 @@ def _legacy_id(roles: Record, kept: list[str], external_id: str) -> str:
 # -- deletions --------------------------------------------------------------------------------
 
 
-def deleted(entity: str, record: Record, *, line: int = 0) -> Any:
+def deleted(entity: str, record: Record, *, line: int = 0, contacts: bool = False) -> Any:
     """The DELETED record of a Clever record a `*.deleted` event carries.
 
     Mapped like an active one where possible (a user's role and schools still matter to the
@@ -377,7 +395,7 @@ def deleted(entity: str, record: Record, *, line: int = 0) -> Any:
     elif entity == "classes":
         mapped = section(record, status=DELETED, line=line)
     else:
-        mapped = user(record, status=DELETED, line=line)
+        mapped = user(record, status=DELETED, line=line, contacts=contacts)
         if mapped is None:  # no role we keep: delete whatever we knew under this id
             mapped = UserRecord(
                 external_id, DELETED, "", "", "", "", "", "", "", "", True, (), dict(record), line

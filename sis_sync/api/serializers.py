@@ -84,7 +84,7 @@ CONFIG_HELP = (
 )
 OPTIONS_HELP = (
     "createUsers, deactivateMissing, deletionThreshold, updateThreshold (a fraction, or an "
-    "object per entity type), schoolFilter, roles."
+    "object per entity type), schoolFilter, roles, includeContacts (Clever: contacts as people)."
 )
 SCHEDULE_HELP = (
     "A 5-field cron expression in the tenant's time zone, a preset (daily, twice-daily, "

@@ -33,6 +33,9 @@ class Role(models.TextChoices):
     STUDENT = "student"
     TEACHER = "teacher"
     ADMINISTRATOR = "administrator"
+    # A student's parent, guardian or emergency contact: only from Clever, and only when the
+    # provider asks for them (option includeContacts). Never in classes, never holds a seat.
+    CONTACT = "contact"
 
 
 class RosterEntity(models.Model):
