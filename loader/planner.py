@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from loader import contacts
 from loader.context import LoadContext
 from loader.db import analyze, execute, json_items, q, rows, tune_transaction
 from loader.entities import (
@@ -130,6 +131,11 @@ def _match_known(ctx: LoadContext, spec: EntitySpec) -> int:
             " OR coalesce(ss.created, 0) = 1 OR coalesce(ss.listed, 0) <> coalesce(ss.common, 0)"
             " OR coalesce(ss.listed, 0) <> coalesce(ps.linked, 0)"
         )
+        if contacts.in_play(ctx):
+            links, link_params, links_changed = contacts.changed_links(ctx)
+            joins += links
+            join_params += link_params
+            changed += links_changed
     if spec.own_identity:  # the target row is its own identity
         known = f"JOIN {target} e ON e.provider_id = %s AND e.external_id = s.external_id"
         known_params: list[object] = [ctx.provider_id]

@@ -86,6 +86,8 @@ class RawUser(RawRecord):
     sis_id = models.TextField(default="", db_default="")
     state_id = models.TextField(default="", db_default="")
     teacher_number = models.TextField(default="", db_default="")
+    # a JSON array of {"student", "relationship", "type"} (a contact's students)
+    student_relationships = models.TextField(default="[]", db_default="[]")
 
     class Meta:
         db_table = "sis_raw_users"

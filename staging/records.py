@@ -73,6 +73,8 @@ class UserRecord(NamedTuple):
     sis_id: str = ""
     state_id: str = ""
     teacher_number: str = ""
+    # A contact's students: (student external id, relationship, type) each, one per student.
+    student_relationships: tuple[tuple[str, str, str], ...] = ()
 
 
 class EnrollmentRecord(NamedTuple):

@@ -62,6 +62,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "sis_id",
         "state_id",
         "teacher_number",
+        "student_relationships",
     ),
     "enrollments": _COMMON
     + (
@@ -84,6 +85,16 @@ TABLES = {
 
 def _raw_json(raw: dict[str, Any]) -> str:
     return json.dumps(raw, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _relationships(links: tuple[tuple[str, str, str], ...]) -> str:
+    if not links:
+        return "[]"  # the loader skips the rows holding exactly this
+    return json.dumps(
+        [{"student": s, "relationship": r, "type": t} for s, r, t in links],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
 
 
 def _row(run_id: int, provider_id: int, record: Any) -> tuple[Any, ...]:
@@ -110,6 +121,7 @@ def _row(run_id: int, provider_id: int, record: Any) -> tuple[Any, ...]:
                 record.sis_id,
                 record.state_id,
                 record.teacher_number,
+                _relationships(record.student_relationships),
             )
         )
     if isinstance(record, EnrollmentRecord):

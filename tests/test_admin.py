@@ -19,6 +19,7 @@ from sis_sync.access import membership_set
 from sis_sync.models import (
     AdminRole,
     AuditEvent,
+    ContactRelationship,
     Person,
     ProviderType,
     RunStatus,
@@ -125,6 +126,26 @@ def test_it_shows_a_district_admin_only_their_tenants_objects(
     assert [r.pk for r in runs.result_list] == [north_run.pk]
     audit = dana.get(reverse("admin:sis_sync_auditevent_changelist")).context["cl"]
     assert audit.result_count and {e.tenant.slug for e in audit.result_list} == {"north"}
+
+
+def test_a_person_s_page_shows_their_ids_and_contacts(dana: Client) -> None:
+    north = tenant_get_or_create(slug="north")
+    kim = Person.objects.create(
+        tenant=north, role="student", given_name="Kim", family_name="Lee", sis_id="SIS-1",
+        state_id="ST-77",
+    )  # fmt: skip
+    jo = Person.objects.create(tenant=north, role="contact", given_name="", family_name="Jo Lee")
+    ContactRelationship.objects.create(contact=jo, student=kim, relationship="Grandparent")
+
+    student_page = dana.get(change_url("person", kim.pk)).content.decode()
+    contact_page = dana.get(change_url("person", jo.pk)).content.decode()
+
+    assert "SIS-1" in student_page and "ST-77" in student_page
+    assert "Jo Lee (Grandparent)" in student_page and "Kim Lee (Grandparent)" in contact_page
+    found = dana.get(reverse("admin:sis_sync_person_changelist") + "?q=ST-77").context["cl"]
+    assert [p.pk for p in found.result_list] == [kim.pk]
+    contacts = dana.get(reverse("admin:sis_sync_person_changelist") + "?role=contact")
+    assert [p.pk for p in contacts.context["cl"].result_list] == [jo.pk]
 
 
 def test_it_offers_a_district_admin_only_their_tenant_in_choices_and_filters(

@@ -266,3 +266,33 @@ def test_a_contact_is_a_person_only_when_contacts_are_synced() -> None:
     assert (both.role, both.sis_id, both.school_external_ids) == ("teacher", "T-2", ("s1",))
     gone = mapping.deleted("users", contact, contacts=True)
     assert (gone.external_id, gone.status, gone.role) == ("c1", DELETED, "contact")
+
+
+def test_a_contact_s_students_are_kept_once_each_and_only_for_contacts() -> None:
+    contact = {
+        "id": "c1",
+        "name": {"last": "Aaron Berge"},
+        "roles": {
+            "contact": {
+                "student_relationships": [
+                    {"student": "s1", "relationship": "Parent", "type": "Parent/Guardian"},
+                    {"student": "s1", "relationship": "Other", "type": "Emergency"},  # again
+                    {"student": " s2 ", "relationship": None},
+                    {"relationship": "Parent"},  # no student: nothing to link
+                    "s3",  # not an object
+                    {"student": "s4", "relationship": "x" * 100, "type": ""},
+                ]
+            }
+        },
+    }
+
+    record = mapping.user(contact, contacts=True)
+
+    assert record.student_relationships == (
+        ("s1", "Parent", "Parent/Guardian"),
+        ("s2", "", ""),
+        ("s4", "x" * 64, ""),
+    )
+    teacher = {"id": "t1", "name": {"last": "T"}, "roles": {"teacher": {}, **contact["roles"]}}
+    assert mapping.user(teacher).student_relationships == ()  # contacts not synced
+    assert len(mapping.user(teacher, contacts=True).student_relationships) == 3

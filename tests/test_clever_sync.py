@@ -21,6 +21,7 @@ from sis_sync.connections import provider_test_connection
 from sis_sync.district_generator import generate_district
 from sis_sync.models import (
     Classroom,
+    ContactRelationship,
     Enrollment,
     ExternalIdentity,
     Person,
@@ -367,6 +368,79 @@ def test_contacts_sync_as_people_when_the_provider_asks_for_them(
     assert Person.objects.filter(role="contact", is_active=True).count() == 2
     again = run(provider)
     assert again.status == RunStatus.SUCCESS and changes(again) == 0, again.stats
+
+
+def links(provider: SisProvider) -> set[tuple[str, str, str, str]]:
+    """Every contact's links, as (contact's Clever id, student's, relationship, type)."""
+    ids = dict(
+        ExternalIdentity.objects.filter(provider=provider, entity_type="user").values_list(
+            "entity_id", "external_id"
+        )
+    )
+    return {
+        (ids[r.contact_id], ids[r.student_id], r.relationship, r.type)
+        for r in ContactRelationship.objects.all()
+    }
+
+
+def relationships(*links: tuple[str, str, str]) -> dict[str, Any]:
+    return {"student_relationships": [
+        {"student": s, "relationship": r, "type": t} for s, r, t in links
+    ]}  # fmt: skip
+
+
+def test_a_contact_s_links_to_students_follow_the_source(clever: FakeClever) -> None:
+    provider = make_provider(clever, options={"includeContacts": True})
+    guardian_1, guardian_2 = Quirks.contacts
+    child = clever.id_of(Quirks.two_school_student)
+
+    assert run(provider).status == RunStatus.SUCCESS
+    assert links(provider) == {
+        (guardian_1, child, "Parent", "Parent/Guardian"),
+        (guardian_2, child, "", ""),
+    }
+
+    # Guardian 2 now has a new student (created in the same delta) and another one as an
+    # emergency contact; guardian 1's links change and nothing else; a new contact links up.
+    school = clever.get("users", child)["roles"]["student"]["school"]
+    baby = clever.add(
+        "users",
+        {"name": {"first": "Baby", "last": "New"}, "roles": {"student": {"school": school}}},
+    )
+    sibling = clever.id_of("stu-5")
+    clever.update(
+        "users",
+        guardian_2,
+        roles={"contact": relationships((baby, "Parent", "Parent/Guardian"),
+                                        (sibling, "Aunt/Uncle", "Emergency"))},
+    )  # fmt: skip
+    clever.update(
+        "users", guardian_1, roles={"contact": relationships((child, "Grandparent", "Family"))}
+    )
+    new = clever.add(
+        "users",
+        {"name": {"last": "Guardian 3"},
+         "roles": {"contact": relationships((sibling, "Parent", "Primary"),
+                                            ("no-such-student", "Parent", ""))}},
+    )  # fmt: skip
+
+    delta = run(provider, mode="delta")
+
+    assert delta.status == RunStatus.SUCCESS, delta.error_message
+    assert delta.stats["users"]["created"] == 2 and delta.stats["users"]["updated"] == 2
+    assert links(provider) == {
+        (guardian_1, child, "Grandparent", "Family"),
+        (guardian_2, baby, "Parent", "Parent/Guardian"),
+        (guardian_2, sibling, "Aunt/Uncle", "Emergency"),
+        (new, sibling, "Parent", "Primary"),  # a student nobody sent is no link
+    }
+    # A full sync agrees with what the delta stored; links nobody changed stay as they are.
+    again = run(provider)
+    assert again.status == RunStatus.SUCCESS and changes(again) == 0, again.stats
+    clever.update("users", new, event=False, roles={"contact": relationships()})
+    emptied = run(provider)
+    assert emptied.stats["users"]["updated"] == 1 and changes(emptied) == 1
+    assert {link[0] for link in links(provider)} == {guardian_1, guardian_2}
 
 
 def test_the_roles_option_can_leave_contacts_out_or_take_only_them(clever: FakeClever) -> None:

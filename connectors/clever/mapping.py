@@ -343,7 +343,23 @@ def user(
         line=line,
         previous_external_id=_legacy_id(roles, kept, external_id),
         **_identifiers(roles, kept),
+        student_relationships=_relationships(roles) if CONTACT in kept else (),
     )
+
+
+RELATIONSHIP_LENGTH = 64  # the roster's columns; Clever's values are short enum names
+
+
+def _relationships(roles: Record) -> tuple[tuple[str, str, str], ...]:
+    """A contact's students: (student id, relationship, type), the first one per student."""
+    found: dict[str, tuple[str, str, str]] = {}
+    links = roles[CONTACT].get("student_relationships")
+    for link in links if isinstance(links, list) else []:
+        student = text(link.get("student")) if isinstance(link, dict) else ""
+        if student and student not in found:
+            relationship = text(link.get("relationship"))[:RELATIONSHIP_LENGTH]
+            found[student] = (student, relationship, text(link.get("type"))[:RELATIONSHIP_LENGTH])
+    return tuple(found.values())
 
 
 # Where each of a person's ids is in a Clever user's roles, in the order the roles are read.

@@ -460,9 +460,19 @@ class UserOut(RosterOut):
     grades = serializers.CharField()
     enabled = serializers.BooleanField()
     schoolIds = serializers.SerializerMethodField()
+    students = serializers.SerializerMethodField(
+        help_text="A contact's students: [{studentId, relationship, type}] (Clever contacts)."
+    )
 
     def get_schoolIds(self, person: Any) -> list[int]:
         return sorted(school.pk for school in person.schools.all())
+
+    @extend_schema_field(serializers.ListField(child=serializers.DictField()))
+    def get_students(self, person: Any) -> list[dict[str, Any]]:
+        return [
+            {"studentId": link.student_id, "relationship": link.relationship, "type": link.type}
+            for link in sorted(person.student_links.all(), key=lambda link: link.student_id)
+        ]
 
 
 class EnrollmentOut(RosterOut):

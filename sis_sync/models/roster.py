@@ -127,6 +127,29 @@ class PersonSchool(models.Model):
         ]
 
 
+class ContactRelationship(models.Model):
+    """A contact's link to a student (Clever's `student_relationships`), as the provider that
+    knows both says. Kept set-based by the loader like PersonSchool: a changed contact's
+    links to the students its provider knows are replaced by the source's."""
+
+    contact = models.ForeignKey(
+        Person, on_delete=models.CASCADE, related_name="student_links", db_index=False
+    )
+    student = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="contact_links")
+    # Clever's enums (Parent, Grandparent, …; Parent/Guardian, Emergency, …), free text here.
+    relationship = models.CharField(max_length=64, blank=True, default="")
+    type = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        # Indexed by the unique (contact, student) constraint below; no second index.
+        constraints = [
+            models.UniqueConstraint(fields=["contact", "student"], name="contact_student_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id} → {self.student_id} ({self.relationship or self.type})"
+
+
 class Enrollment(RosterEntity):
     classroom = models.ForeignKey(
         Classroom, on_delete=models.PROTECT, related_name="enrollments", db_constraint=False
