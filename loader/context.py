@@ -69,6 +69,11 @@ class LoadOptions:
         roles = _string_list(options.get("roles"), "roles")
         if roles and set(roles) - set(ROLES):
             raise OptionsError("roles may hold student, teacher, administrator and contact")
+        if roles and "contact" in roles and options.get("includeContacts") is not True:
+            raise OptionsError(
+                "roles names contact, but contacts are synced only with includeContacts: true "
+                "(Clever providers)"
+            )
         return cls(
             create_users=options.get("createUsers", True),
             deactivate_missing=options.get("deactivateMissing", True),

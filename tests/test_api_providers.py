@@ -223,6 +223,7 @@ NASTY_OPTIONS = [
     {"includeContacts": "yes"},
     {"includeContacts": 1},
     {"roles": ["student", "guardian"]},
+    {"roles": ["contact"]},  # contacts without includeContacts: nothing would sync
 ]
 
 

@@ -341,6 +341,10 @@ def test_contacts_sync_as_people_when_the_provider_asks_for_them(
     assert Person.objects.count() == len(users) + 2 + 1
     assert clever.paths("/v3.0/users").count("/v3.0/users") > 0
     assert any(r["query"].get("role") == "contact" for r in clever.requests)
+    tested = provider_test_connection(provider=provider)
+    admins = sum(1 for u in users if u["role"] == "administrator")
+    # The parent teacher is listed among the contacts too (one person all the same).
+    assert tested.success and f"{admins} district admins, 3 contacts;" in tested.message
 
     # Events: a contact created, one renamed, one deleted.
     new = clever.add(
