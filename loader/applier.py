@@ -6,6 +6,7 @@ staging rows' actions and the run's planned deactivations, and decides nothing i
 
 from __future__ import annotations
 
+from loader import contacts
 from loader.context import LoadContext
 from loader.db import (
     allocate_ids,
@@ -72,6 +73,10 @@ def apply(ctx: LoadContext, counts: dict[str, dict[str, int]] | None = None) -> 
                 _update(ctx, spec, now)
             if spec is USERS:
                 _replace_schools(ctx, schooled)
+                if contacts.in_play(ctx):
+                    # On PostgreSQL too the created have their action by now (see
+                    # _create_postgres), and their identities: students made here count.
+                    contacts.replace_links(ctx, WRITTEN)
     for spec in ORDER:
         if not _Planned(spec.name, counts).deactivations:
             continue

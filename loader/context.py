@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ENTITIES = ("schools", "classes", "users", "enrollments")
+ROLES = ("student", "teacher", "administrator", "contact")
 DEFAULT_DELETION_THRESHOLD = 0.10
 DEFAULT_UPDATE_THRESHOLD = 0.75
 
@@ -60,12 +61,19 @@ class LoadOptions:
     @classmethod
     def parse(cls, options: dict[str, Any]) -> LoadOptions:
         """Provider options (SPEC §2) as the loader uses them; OptionsError names a bad one."""
-        for flag in ("createUsers", "deactivateMissing"):
+        # includeContacts is the Clever connector's (contacts become people with role
+        # contact); checked here with the other options so a bad value is refused on save.
+        for flag in ("createUsers", "deactivateMissing", "includeContacts"):
             if flag in options and not isinstance(options[flag], bool):
                 raise OptionsError(f"{flag} must be true or false")
         roles = _string_list(options.get("roles"), "roles")
-        if roles and set(roles) - {"student", "teacher", "administrator"}:
-            raise OptionsError("roles may hold student, teacher and administrator")
+        if roles and set(roles) - set(ROLES):
+            raise OptionsError("roles may hold student, teacher, administrator and contact")
+        if roles and "contact" in roles and options.get("includeContacts") is not True:
+            raise OptionsError(
+                "roles names contact, but contacts are synced only with includeContacts: true "
+                "(Clever providers)"
+            )
         return cls(
             create_users=options.get("createUsers", True),
             deactivate_missing=options.get("deactivateMissing", True),

@@ -71,6 +71,20 @@ def json_items(expression: str, alias: str = "l") -> str:
     return f"json_each({expression}) AS {alias}"
 
 
+def json_objects(expression: str, alias: str = "r") -> str:
+    """A FROM item over the elements of a JSON array of objects; read them with json_key."""
+    if is_postgres():
+        return f"jsonb_array_elements(({expression})::jsonb) AS {alias}(value)"
+    return f"json_each({expression}) AS {alias}"
+
+
+def json_key(alias: str, key: str) -> str:
+    """SQL: the text under `key` of the current element of a json_objects item."""
+    if is_postgres():
+        return f"({alias}.value ->> '{key}')"
+    return f"json_extract({alias}.value, '$.{key}')"
+
+
 def db_now(value: Any) -> Any:
     """A datetime as this database's driver wants it in a raw query."""
     return connection.ops.adapt_datetimefield_value(value)

@@ -96,6 +96,9 @@ USERS = EntitySpec(
         "student_number",
         "grades",
         "enabled",
+        "sis_id",
+        "state_id",
+        "teacher_number",
     ),
 )
 ENROLLMENTS = EntitySpec(
@@ -118,3 +121,4 @@ IDENTITY = "sis_sync_externalidentity"
 PLANNED = "sis_planned_deactivations"
 REJECTS = "sis_rejects"
 PERSON_SCHOOL = "sis_sync_personschool"
+CONTACTS = "sis_sync_contactrelationship"

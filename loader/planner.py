@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from loader import contacts
 from loader.context import LoadContext
 from loader.db import analyze, execute, json_items, q, rows, tune_transaction
 from loader.entities import (
@@ -90,9 +91,11 @@ def _match(ctx: LoadContext, spec: EntitySpec) -> int:
     written = _match_known(ctx, spec)
     if spec is USERS:
         written += _match_previous(ctx)
-        written += _match_people(ctx, "email", "lower(%s.email)", "email", roles=None)
+        # A contact (a parent) is matched by its external id only: matched by email, a parent
+        # who is also a teacher would be one person whose role two records fight over.
+        written += _match_people(ctx, "email", "lower(%s.email)", "email", roles="<> 'contact'")
         written += _match_people(
-            ctx, "student_number", "%s.student_number", "student_number", roles="student"
+            ctx, "student_number", "%s.student_number", "student_number", roles="= 'student'"
         )
     return written
 
@@ -128,6 +131,11 @@ def _match_known(ctx: LoadContext, spec: EntitySpec) -> int:
             " OR coalesce(ss.created, 0) = 1 OR coalesce(ss.listed, 0) <> coalesce(ss.common, 0)"
             " OR coalesce(ss.listed, 0) <> coalesce(ps.linked, 0)"
         )
+        if contacts.in_play(ctx):
+            links, link_params, links_changed = contacts.changed_links(ctx)
+            joins += links
+            join_params += link_params
+            changed += links_changed
     if spec.own_identity:  # the target row is its own identity
         known = f"JOIN {target} e ON e.provider_id = %s AND e.external_id = s.external_id"
         known_params: list[object] = [ctx.provider_id]
@@ -245,19 +253,20 @@ def to_create(ctx: LoadContext, spec: EntitySpec, row: str, known: str | None = 
     )
 
 
-def _match_people(ctx: LoadContext, how: str, key: str, column: str, roles: str | None) -> int:
+def _match_people(ctx: LoadContext, how: str, key: str, column: str, roles: str) -> int:
     """Links unmatched staged users to existing people by a unique key (SPEC §3 matching order).
 
     Only an unambiguous match counts: the key must belong to exactly one person of the tenant
-    not yet linked to this provider, and to exactly one unmatched staged user.
+    not yet linked to this provider, and to exactly one unmatched staged user. `roles` is the
+    condition on the role of both (SQL, a constant: "= 'student'").
     """
     st = USERS.staging
     staged_key = key % "s"
     person_key = key % "p"
-    role_s = "AND s.role = %s " if roles else ""
-    role_p = "AND p.role = %s " if roles else ""
-    role_t = f"AND {st}.role = %s " if roles else ""
-    role_params = [roles] if roles else []
+    role_s = f"AND s.role {roles} "
+    role_p = f"AND p.role {roles} "
+    role_t = f"AND {st}.role {roles} "
+    role_params: list[object] = []
     unmatched = (
         f"s.run_id = %s AND s.entity_id IS NULL AND NOT s.rejected AND NOT s.skipped "
         f"AND s.status = 'active' AND s.{column} <> '' {role_s}AND {_unknown(ctx, USERS, 's')} "

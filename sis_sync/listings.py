@@ -106,7 +106,7 @@ LISTINGS = {
             "studentNumber": "student_number",
         },
         ("given_name", "family_name", "email", "username"),
-        ("student_number",),
+        ("student_number", "sis_id", "state_id", "teacher_number"),
     ),
     "enrollments": _Listing(
         Enrollment,
@@ -141,7 +141,7 @@ def roster_list(*, tenant: Tenant, entity: str, filters: RosterFilter) -> QueryS
     if filters.search.strip():
         rows = rows.filter(_search(listing, filters.search.strip()))
     if entity == "users":
-        rows = rows.prefetch_related("schools")
+        rows = rows.prefetch_related("schools", "student_links")
     return rows.order_by(*_ordering(listing, filters.ordering))
 
 

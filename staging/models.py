@@ -83,6 +83,11 @@ class RawUser(RawRecord):
     school_external_ids = models.TextField()  # a JSON array of school external ids
     # e.g. Clever's legacy_id; a database default too, for rows written by plain SQL
     previous_external_id = models.TextField(default="", db_default="")
+    sis_id = models.TextField(default="", db_default="")
+    state_id = models.TextField(default="", db_default="")
+    teacher_number = models.TextField(default="", db_default="")
+    # a JSON array of {"student", "relationship", "type"} (a contact's students)
+    student_relationships = models.TextField(default="[]", db_default="[]")
 
     class Meta:
         db_table = "sis_raw_users"

@@ -68,6 +68,13 @@ class UserRecord(NamedTuple):
     # The id the source called this person by before (Clever's `legacy_id` after its v2 → v3
     # move): a person known under it is the same person, and is re-keyed to `external_id`.
     previous_external_id: str = ""
+    # The source's other ids for the person (Clever's sis_id, state_id, teacher_number); ''
+    # where the source has none. Stored as they come, never used to match.
+    sis_id: str = ""
+    state_id: str = ""
+    teacher_number: str = ""
+    # A contact's students: (student external id, relationship, type) each, one per student.
+    student_relationships: tuple[tuple[str, str, str], ...] = ()
 
 
 class EnrollmentRecord(NamedTuple):

@@ -62,6 +62,10 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "enabled",
         "school_external_ids",
         "previous_external_id",
+        "sis_id",
+        "state_id",
+        "teacher_number",
+        "student_relationships",
     ),
     "enrollments": _COMMON
     + (
@@ -82,6 +86,16 @@ TABLES = {
 }
 
 
+def _relationships(links: tuple[tuple[str, str, str], ...]) -> str:
+    if not links:
+        return "[]"  # the loader skips the rows holding exactly this
+    return json.dumps(
+        [{"student": s, "relationship": r, "type": t} for s, r, t in links],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
 def _row(run_id: int, provider_id: int, record: Any) -> tuple[Any, ...]:
     """The staging row of a record: the common columns, then the record's own fields in order."""
     head = (
@@ -100,7 +114,14 @@ def _row(run_id: int, provider_id: int, record: Any) -> tuple[Any, ...]:
         return (
             head
             + record[2:11]
-            + (json.dumps(list(record.school_external_ids)), record.previous_external_id)
+            + (
+                json.dumps(list(record.school_external_ids)),
+                record.previous_external_id,
+                record.sis_id,
+                record.state_id,
+                record.teacher_number,
+                _relationships(record.student_relationships),
+            )
         )
     if isinstance(record, EnrollmentRecord):
         return head + record[2:9]

@@ -14,7 +14,9 @@ itself after `lifetime` seconds whatever happens. It serves:
   plain-text body, a 500, …); `rotate_token()` replaces the district token.
 
 Ids are 24 hex digits, ascending in creation order, like Clever's. A record keeps the bundle's
-sourcedId as its `sis_id`, and `id_of(sourcedId)` finds its Clever id.
+sourcedId as its `sis_id`, and `id_of(sourcedId)` finds its Clever id. A student's
+`student_number` and a teacher's `teacher_number` are the bundle's `identifier`; their
+`state_id` is that identifier behind "ST" (students) or "TS" (teachers).
 """
 
 from __future__ import annotations
@@ -216,7 +218,7 @@ class FakeClever:
                 "student": {
                     "sis_id": u["sourcedId"],
                     "student_number": u["identifier"],
-                    "state_id": "",
+                    "state_id": f"ST{u['identifier']}",
                     "school": schools[0],
                     "schools": schools,
                     "grade": clever_grade(u["grades"]),
@@ -230,6 +232,7 @@ class FakeClever:
                 "teacher": {
                     "sis_id": u["sourcedId"],
                     "teacher_number": u["identifier"],
+                    "state_id": f"TS{u['identifier']}",
                     "school": schools[0],
                     "schools": schools,
                     "credentials": credentials,

@@ -19,6 +19,7 @@ from sis_sync.access import membership_set
 from sis_sync.models import (
     AdminRole,
     AuditEvent,
+    ContactRelationship,
     Person,
     ProviderType,
     RunStatus,
@@ -127,6 +128,26 @@ def test_it_shows_a_district_admin_only_their_tenants_objects(
     assert audit.result_count and {e.tenant.slug for e in audit.result_list} == {"north"}
 
 
+def test_a_person_s_page_shows_their_ids_and_contacts(dana: Client) -> None:
+    north = tenant_get_or_create(slug="north")
+    kim = Person.objects.create(
+        tenant=north, role="student", given_name="Kim", family_name="Lee", sis_id="SIS-1",
+        state_id="ST-77",
+    )  # fmt: skip
+    jo = Person.objects.create(tenant=north, role="contact", given_name="", family_name="Jo Lee")
+    ContactRelationship.objects.create(contact=jo, student=kim, relationship="Grandparent")
+
+    student_page = dana.get(change_url("person", kim.pk)).content.decode()
+    contact_page = dana.get(change_url("person", jo.pk)).content.decode()
+
+    assert "SIS-1" in student_page and "ST-77" in student_page
+    assert "Jo Lee (Grandparent)" in student_page and "Kim Lee (Grandparent)" in contact_page
+    found = dana.get(reverse("admin:sis_sync_person_changelist") + "?q=ST-77").context["cl"]
+    assert [p.pk for p in found.result_list] == [kim.pk]
+    contacts = dana.get(reverse("admin:sis_sync_person_changelist") + "?role=contact")
+    assert [p.pk for p in contacts.context["cl"].result_list] == [jo.pk]
+
+
 def test_it_offers_a_district_admin_only_their_tenant_in_choices_and_filters(
     dana: Client, south_sync: SisSyncRun, sample_bundle: Path
 ) -> None:
@@ -233,6 +254,25 @@ def test_it_creates_a_provider_from_labelled_fields_and_audits_it(dana: Client) 
     assert provider.options == {"createUsers": True, "deactivateMissing": True}
     event = AuditEvent.objects.get(action="provider.created")
     assert event.actor == "dana" and event.target_id == str(provider.pk)
+
+
+def test_the_clever_contacts_option_is_a_checkbox_and_contacts_a_role(dana: Client) -> None:
+    form = clever_form(include_contacts="on", roles=["student", "contact"])
+    response = dana.post(reverse("admin:sis_sync_sisprovider_add"), form)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    provider = SisProvider.objects.get(name="Clever")
+    assert provider.options == {
+        "createUsers": True,
+        "deactivateMissing": True,
+        "roles": ["student", "contact"],
+        "includeContacts": True,
+    }
+    shown = dana.get(change_url("sisprovider", provider.pk)).context["adminform"].form
+    assert shown.initial["include_contacts"] is True and "include_contacts" in shown.fields
+
+    dana.post(change_url("sisprovider", provider.pk), change_form(provider))
+    provider.refresh_from_db()
+    assert provider.options == {"createUsers": True, "deactivateMissing": True}
 
 
 def test_it_never_renders_a_stored_secret_and_keeps_it_when_left_blank(dana: Client) -> None:

@@ -220,7 +220,25 @@ NASTY_OPTIONS = [
     {"updateThreshold": {"pets": 0.1}},
     {"schoolFilter": [1, 2]},
     {"createUsers": "yes"},
+    {"includeContacts": "yes"},
+    {"includeContacts": 1},
+    {"roles": ["student", "guardian"]},
+    {"roles": ["contact"]},  # contacts without includeContacts: nothing would sync
 ]
+
+
+def test_clever_contacts_are_an_option_and_a_role(north_admin, secret_configs, public_dns):
+    options = {"includeContacts": True, "roles": ["student", "contact"]}
+    response = _create(
+        north_admin, providerType="CLEVER", config=secret_configs["CLEVER"], options=options
+    )
+
+    assert response.status_code == 201, response.content
+    assert response.json()["options"] == options
+    refused = _create(north_admin, name="Other", options={"includeContacts": "true"})
+    assert assert_error(refused, 400, "bad_request")["message"] == (
+        "options: includeContacts must be true or false"
+    )
 
 
 @pytest.mark.parametrize(("provider_type", "config", "says"), NASTY_CONFIGS)

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from sis_sync.models import Classroom, Enrollment, Person, PersonSchool, School
+from sis_sync.models import (
+    Classroom,
+    ContactRelationship,
+    Enrollment,
+    Person,
+    PersonSchool,
+    School,
+)
 from tests import bundles
 from tests.api_helpers import (
     assert_error,
@@ -131,3 +138,38 @@ def test_a_page_costs_the_same_queries_whatever_its_size(north_admin, synced) ->
             assert len(page["results"]) == min(limit, page["count"])
             counts.append(len(queries))
         assert counts[0] == counts[1] <= 10, (path, counts)
+
+
+def test_a_person_shows_their_ids_and_a_contact_their_students(north_admin, north) -> None:
+    student = Person.objects.create(
+        tenant=north, role="student", given_name="Kim", family_name="Lee",
+        student_number="S-1", sis_id="SIS-1", state_id="ST-1",
+    )  # fmt: skip
+    teacher = Person.objects.create(
+        tenant=north, role="teacher", given_name="Ada", family_name="Ray", teacher_number="T-9"
+    )
+    parent = Person.objects.create(
+        tenant=north, role="contact", given_name="", family_name="Jo Lee", sis_id="C-1"
+    )
+    ContactRelationship.objects.create(
+        contact=parent, student=student, relationship="Parent", type="Parent/Guardian"
+    )
+
+    listed = {u["id"]: u for u in get(north_admin, "users?limit=500")["results"]}
+
+    assert {k: listed[student.pk][k] for k in ("studentNumber", "sisId", "stateId")} == {
+        "studentNumber": "S-1",
+        "sisId": "SIS-1",
+        "stateId": "ST-1",
+    }
+    assert listed[teacher.pk]["teacherNumber"] == "T-9" and listed[teacher.pk]["students"] == []
+    assert listed[parent.pk]["role"] == "contact"
+    assert listed[parent.pk]["students"] == [
+        {"studentId": student.pk, "relationship": "Parent", "type": "Parent/Guardian"}
+    ]
+    assert [u["id"] for u in get(north_admin, "users?role=contact")["results"]] == [parent.pk]
+    for exact in ("SIS-1", "ST-1"):
+        assert [u["id"] for u in get(north_admin, f"users?search={exact}")["results"]] == [
+            student.pk
+        ]
+    assert [u["id"] for u in get(north_admin, "users?search=T-9")["results"]] == [teacher.pk]

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import base64
+import time
 from typing import Any
 
 import pytest
 import responses
+from django.core.cache import cache
 from responses import matchers
 
 from connectors.base import ConnectorError
 from connectors.clever.client import CleverClient, CleverSettings
-from connectors.clever.ratelimit import TokenBucket
+from connectors.clever.ratelimit import SharedBucket, TokenBucket, token_key
 
 API = "https://api.clever.com"
 TOKEN_URL = "https://clever.com/oauth/tokens"
@@ -182,6 +184,27 @@ def test_it_fetches_the_district_token_with_the_apps_credentials() -> None:
     assert [r["id"] for r in c.records("schools")] == ["s1"]
     assert [r["id"] for r in c.records("schools")] == ["s1"]
     assert fetch.call_count == 1  # fetched once, then kept
+
+
+def requests_counted(token: str) -> int:
+    """Requests the shared rate limit counted for a token in the last minute."""
+    now = int(time.time())
+    keys = [f"{token_key(token)}:{slot}" for slot in range(now - 59, now + 1)]
+    return sum(cache.get_many(keys).values())
+
+
+@responses.activate
+def test_requests_are_counted_under_the_token_they_carry_in_the_shared_cache() -> None:
+    responses.get(TOKEN_URL, json=tokens_body((DISTRICT, TOKEN)))
+    responses.get(f"{API}/v3.0/schools", json=page([{"id": "s1"}]), match=[bearer(TOKEN)])
+
+    c = CleverClient.from_config({"districtId": DISTRICT, **CREDENTIALS})
+    list(c.records("schools"))
+    list(c.records("schools"))
+
+    assert isinstance(c.bucket, SharedBucket)
+    assert requests_counted(TOKEN) == 2
+    assert requests_counted(f"app:{CREDENTIALS['clientId']}") == 1  # the token's fetch
 
 
 @responses.activate

@@ -209,3 +209,90 @@ def test_it_keeps_the_v2_legacy_id_as_the_previous_id(roles: dict, previous: str
     record = mapping.user({"id": "t9", "name": {"first": "A", "last": "B"}, "roles": roles})
 
     assert isinstance(record, UserRecord) and record.previous_external_id == previous
+
+
+@pytest.mark.parametrize(
+    "roles, ids",
+    [
+        (
+            {"student": {"sis_id": " 1001 ", "student_number": "S-7", "state_id": "ST-55"}},
+            ("S-7", "1001", "ST-55", ""),
+        ),
+        (
+            {"teacher": {"sis_id": "T-1", "teacher_number": "0042", "state_id": "TS-9"}},
+            ("", "T-1", "TS-9", "0042"),
+        ),
+        # A teacher who is staff too: the teacher role's ids first, staff_id only as a fallback.
+        (
+            {"teacher": {"teacher_number": "0042"}, "staff": {"staff_id": "STF-3"}},
+            ("", "STF-3", "", "0042"),
+        ),
+        ({"staff": {"staff_id": "STF-3", "schools": []}}, ("", "STF-3", "", "")),
+        ({"district_admin": {"title": "Boss"}}, ("", "", "", "")),  # no ids in that role
+        ({"student": {"sis_id": None, "state_id": ""}}, ("", "", "", "")),
+    ],
+)
+def test_it_keeps_each_role_s_ids(roles: dict, ids: tuple[str, str, str, str]) -> None:
+    record = mapping.user({"id": "u1", "name": {"first": "A", "last": "B"}, "roles": roles})
+
+    assert isinstance(record, UserRecord)
+    assert (record.student_number, record.sis_id, record.state_id, record.teacher_number) == ids
+
+
+def test_a_contact_is_a_person_only_when_contacts_are_synced() -> None:
+    contact = {
+        "id": "c1",
+        "email": "aaron@example.org",
+        "name": {"last": "Aaron Berge"},  # Clever: a contact's whole name, in `last`
+        "roles": {"contact": {"sis_id": "C-1", "phone": "555-0101", "phone_type": "Cell"}},
+    }
+
+    assert mapping.user(contact) is None
+    record = mapping.user(contact, contacts=True)
+    assert isinstance(record, UserRecord)
+    assert (record.role, record.given_name, record.family_name, record.email) == (
+        "contact", "", "Aaron Berge", "aaron@example.org",
+    )  # fmt: skip
+    assert (record.sis_id, record.school_external_ids, record.student_number) == ("C-1", (), "")
+    # A teacher who is a contact too stays one person, a teacher, with the teacher's ids.
+    both = mapping.user(
+        {
+            "id": "t1",
+            "name": {"first": "A", "last": "B"},
+            "roles": {"contact": {"sis_id": "C-2"}, "teacher": {"school": "s1", "sis_id": "T-2"}},
+        },
+        contacts=True,
+    )
+    assert (both.role, both.sis_id, both.school_external_ids) == ("teacher", "T-2", ("s1",))
+    gone = mapping.deleted("users", contact, contacts=True)
+    assert (gone.external_id, gone.status, gone.role) == ("c1", DELETED, "contact")
+
+
+def test_a_contact_s_students_are_kept_once_each_and_only_for_contacts() -> None:
+    contact = {
+        "id": "c1",
+        "name": {"last": "Aaron Berge"},
+        "roles": {
+            "contact": {
+                "student_relationships": [
+                    {"student": "s1", "relationship": "Parent", "type": "Parent/Guardian"},
+                    {"student": "s1", "relationship": "Other", "type": "Emergency"},  # again
+                    {"student": " s2 ", "relationship": None},
+                    {"relationship": "Parent"},  # no student: nothing to link
+                    "s3",  # not an object
+                    {"student": "s4", "relationship": "x" * 100, "type": ""},
+                ]
+            }
+        },
+    }
+
+    record = mapping.user(contact, contacts=True)
+
+    assert record.student_relationships == (
+        ("s1", "Parent", "Parent/Guardian"),
+        ("s2", "", ""),
+        ("s4", "x" * 64, ""),
+    )
+    teacher = {"id": "t1", "name": {"last": "T"}, "roles": {"teacher": {}, **contact["roles"]}}
+    assert mapping.user(teacher).student_relationships == ()  # contacts not synced
+    assert len(mapping.user(teacher, contacts=True).student_relationships) == 3

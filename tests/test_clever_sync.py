@@ -6,6 +6,7 @@ every count can be compared with the generated bundle exactly.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import time
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from sis_sync.connections import provider_test_connection
 from sis_sync.district_generator import generate_district
 from sis_sync.models import (
     Classroom,
+    ContactRelationship,
     Enrollment,
     ExternalIdentity,
     Person,
@@ -61,6 +63,8 @@ class Quirks:
     two_school_student = "stu-1"  # at both schools
     no_teacher_section = ""  # a section whose only teacher was removed
     no_grade_school = "sch-2"  # low_grade and high_grade ""
+    parent_teacher = "tch-4"  # a teacher who is a contact too: still one person, a teacher
+    contacts: tuple[str, ...] = ()  # the Clever ids of the two contacts ("Guardian 1", "2")
 
 
 @pytest.fixture
@@ -76,21 +80,33 @@ def clever(district: Path) -> Iterator[FakeClever]:
     solo = next(s for s in fake.records["sections"].values() if len(s["teachers"]) == 1)
     solo.update(teacher=None, teachers=[], subject="")
     Quirks.no_teacher_section = solo["sis_id"]
-    for n in (1, 2):  # contacts: not people of this roster
-        fake.add(
-            "users",
-            {
-                "name": {"last": f"Guardian {n}"},
-                "roles": {"contact": {"student_relationships": [{"student": student["id"]}]}},
-            },
-            event=False,
-        )
+    # Contacts: people of this roster only when the provider asks (includeContacts).
+    guardians = [
+        {
+            "name": {"last": "Guardian 1"},  # Clever puts a contact's whole name here
+            "email": "guardian.one@example.org",
+            "roles": {"contact": {"sis_id": "G-1", "phone": "555-0101", "phone_type": "Cell",
+                                  "student_relationships": [{"student": student["id"],
+                                                             "relationship": "Parent",
+                                                             "type": "Parent/Guardian"}]}},
+        },
+        {
+            "name": {"last": "Guardian 2"},
+            "roles": {"contact": {"sis_id": "G-2",
+                                  "student_relationships": [{"student": student["id"]}]}},
+        },
+    ]  # fmt: skip
+    Quirks.contacts = tuple(fake.add("users", g, event=False) for g in guardians)
+    parent = fake.get("users", fake.id_of(Quirks.parent_teacher))
+    parent["roles"]["contact"] = {"sis_id": "G-3", "student_relationships": []}
     fake.event("districts", "updated", fake.get("districts", fake.district_id))
     with fake:
         yield fake
 
 
-def make_provider(fake: FakeClever, **config: Any) -> SisProvider:
+def make_provider(
+    fake: FakeClever, *, options: dict[str, Any] | None = None, **config: Any
+) -> SisProvider:
     settings = {
         "districtId": fake.district_id,
         "clientId": fake.client_id,
@@ -99,7 +115,9 @@ def make_provider(fake: FakeClever, **config: Any) -> SisProvider:
         "pageSize": PAGE_SIZE,
         **config,
     }
-    return ProviderFactory(provider_type=ProviderType.CLEVER, config=settings)
+    return ProviderFactory(
+        provider_type=ProviderType.CLEVER, config=settings, options=options or {}
+    )
 
 
 def run(provider: SisProvider, mode: str = "full") -> SisSyncRun:
@@ -160,6 +178,7 @@ def test_it_syncs_a_district_with_counts_equal_to_the_bundle(
         expected = sum(1 for u in users if u["role"] == role)
         assert Person.objects.filter(role=role, is_active=True).count() == expected
     assert School.objects.count() == len(schools)
+    assert not Person.objects.filter(role="contact").exists()  # contacts were not asked for
     assert Enrollment.objects.filter(is_active=True).count() == created(first)["enrollments"]
 
     # The quirks, as they landed.
@@ -197,6 +216,71 @@ def test_it_syncs_a_district_with_counts_equal_to_the_bundle(
     assert second.stats["enrollments"]["unchanged"] == created(first)["enrollments"]
 
 
+IDS = ("sis_id", "student_number", "state_id", "teacher_number")
+
+
+def stored_ids(provider: SisProvider) -> dict[str, tuple[str, ...]]:
+    """Each person this provider knows, by Clever id: their ids as stored."""
+    people = {p.pk: p for p in Person.objects.all()}
+    return {
+        i.external_id: tuple(getattr(people[i.entity_id], f) for f in IDS)
+        for i in ExternalIdentity.objects.filter(provider=provider, entity_type="user")
+    }
+
+
+def test_it_stores_each_person_s_sis_state_and_teacher_ids(
+    clever: FakeClever, district: Path
+) -> None:
+    provider = make_provider(clever)
+
+    assert run(provider).status == RunStatus.SUCCESS
+
+    expected = {}
+    for u in bundles.read(district, "users"):
+        number = u["identifier"]
+        expected[clever.id_of(u["sourcedId"])] = {
+            "student": (u["sourcedId"], number, f"ST{number}", ""),
+            "teacher": (u["sourcedId"], "", f"TS{number}", number),
+            "administrator": ("", "", "", ""),  # Clever district admins have no such ids
+        }[u["role"]]
+    assert stored_ids(provider) == expected
+    # The multi-role teacher keeps the teacher role's sis_id, not the staff role's staff_id.
+    assert person(provider, clever.id_of(Quirks.multi_role_teacher)).sis_id == "tch-1"
+    staff_only = clever.add(
+        "users",
+        {"name": {"first": "Sol", "last": "Staff"}, "roles": {"staff": {"staff_id": "STF-77"}}},
+    )
+    assert run(provider).status == RunStatus.SUCCESS
+    assert stored_ids(provider)[staff_only] == ("STF-77", "", "", "")
+
+
+def test_a_state_id_changed_by_an_event_updates_exactly_that_person(clever: FakeClever) -> None:
+    provider = make_provider(clever)
+    assert run(provider).status == RunStatus.SUCCESS
+    before = stored_ids(provider)
+    student_id, teacher_id = clever.id_of("stu-5"), clever.id_of("tch-3")
+    roles = copy.deepcopy(clever.get("users", student_id)["roles"])
+    roles["student"]["state_id"] = "ST-NEW-5"
+    clever.update("users", student_id, roles=roles)
+    roles = copy.deepcopy(clever.get("users", teacher_id)["roles"])
+    roles["teacher"]["teacher_number"] = "T-NEW-3"
+    clever.update("users", teacher_id, roles=roles)
+
+    delta = run(provider, mode="delta")
+
+    assert delta.status == RunStatus.SUCCESS, delta.error_message
+    assert delta.mode == "delta"
+    assert delta.stats["users"]["updated"] == 2 and changes(delta) == 2
+    after = stored_ids(provider)
+    assert after[student_id] == (*before[student_id][:2], "ST-NEW-5", "")
+    assert after[teacher_id] == (*before[teacher_id][:3], "T-NEW-3")
+    assert {k: v for k, v in after.items() if k not in (student_id, teacher_id)} == {
+        k: v for k, v in before.items() if k not in (student_id, teacher_id)
+    }
+    again = run(provider)  # a full sync agrees with what the delta stored
+    assert again.status == RunStatus.SUCCESS and changes(again) == 0, again.stats
+
+
 def test_the_connection_test_checks_the_token_and_district_and_counts(
     clever: FakeClever, district: Path
 ) -> None:
@@ -220,6 +304,159 @@ def test_the_connection_test_checks_the_token_and_district_and_counts(
         "Clever has no token for district someone-else: the district has not connected this "
         "app, or has disconnected it"
     )
+
+
+# -- contacts -------------------------------------------------------------------------------
+
+
+def test_contacts_sync_as_people_when_the_provider_asks_for_them(
+    clever: FakeClever, district: Path
+) -> None:
+    provider = make_provider(clever, options={"includeContacts": True})
+    # A teacher another provider brought in, with the first contact's email: not the contact.
+    elsewhere = Person.objects.create(
+        tenant=provider.tenant, role="teacher", given_name="Pat", family_name="Parent",
+        email="guardian.one@example.org",
+    )  # fmt: skip
+    untouched = elsewhere.updated_at
+
+    first = run(provider)
+
+    assert first.status == RunStatus.SUCCESS, first.error_message
+    users = bundles.read(district, "users")
+    assert first.stats["users"]["created"] == len(users) + 2  # the two contacts
+    contacts = Person.objects.filter(role="contact").order_by("family_name")
+    assert [(p.given_name, p.family_name, p.sis_id, p.email) for p in contacts] == [
+        ("", "Guardian 1", "G-1", "guardian.one@example.org"),
+        ("", "Guardian 2", "G-2", ""),
+    ]
+    assert [person(provider, c).pk for c in Quirks.contacts] == [p.pk for p in contacts]
+    assert not PersonSchool.objects.filter(person__role="contact").exists()
+    assert not Enrollment.objects.filter(person__role="contact").exists()
+    parent_teacher = person(provider, clever.id_of(Quirks.parent_teacher))
+    assert (parent_teacher.role, parent_teacher.sis_id) == ("teacher", Quirks.parent_teacher)
+    elsewhere.refresh_from_db()
+    assert elsewhere.role == "teacher" and elsewhere.updated_at == untouched
+    assert not ExternalIdentity.objects.filter(entity_type="user", entity_id=elsewhere.pk)
+    assert Person.objects.count() == len(users) + 2 + 1
+    assert clever.paths("/v3.0/users").count("/v3.0/users") > 0
+    assert any(r["query"].get("role") == "contact" for r in clever.requests)
+    tested = provider_test_connection(provider=provider)
+    admins = sum(1 for u in users if u["role"] == "administrator")
+    # The parent teacher is listed among the contacts too (one person all the same).
+    assert tested.success and f"{admins} district admins, 3 contacts;" in tested.message
+
+    # Events: a contact created, one renamed, one deleted.
+    new = clever.add(
+        "users",
+        {"name": {"last": "Guardian 3"}, "roles": {"contact": {"sis_id": "G-9"}}},
+    )
+    clever.update("users", Quirks.contacts[1], name={"last": "Guardian Two"})
+    clever.delete("users", Quirks.contacts[0])
+
+    delta = run(provider, mode="delta")
+
+    assert delta.status == RunStatus.SUCCESS, delta.error_message
+    assert delta.mode == "delta"
+    assert {k: v for k, v in delta.stats["users"].items() if k != "unchanged"} == {
+        "created": 1,
+        "updated": 1,
+        "deactivated": 1,
+        "reactivated": 0,
+        "rejected": 0,
+    }
+    assert changes(delta) == 3
+    assert (person(provider, new).role, person(provider, new).sis_id) == ("contact", "G-9")
+    assert person(provider, Quirks.contacts[1]).family_name == "Guardian Two"
+    assert not person(provider, Quirks.contacts[0]).is_active
+    assert Person.objects.filter(role="contact", is_active=True).count() == 2
+    again = run(provider)
+    assert again.status == RunStatus.SUCCESS and changes(again) == 0, again.stats
+
+
+def links(provider: SisProvider) -> set[tuple[str, str, str, str]]:
+    """Every contact's links, as (contact's Clever id, student's, relationship, type)."""
+    ids = dict(
+        ExternalIdentity.objects.filter(provider=provider, entity_type="user").values_list(
+            "entity_id", "external_id"
+        )
+    )
+    return {
+        (ids[r.contact_id], ids[r.student_id], r.relationship, r.type)
+        for r in ContactRelationship.objects.all()
+    }
+
+
+def relationships(*links: tuple[str, str, str]) -> dict[str, Any]:
+    return {"student_relationships": [
+        {"student": s, "relationship": r, "type": t} for s, r, t in links
+    ]}  # fmt: skip
+
+
+def test_a_contact_s_links_to_students_follow_the_source(clever: FakeClever) -> None:
+    provider = make_provider(clever, options={"includeContacts": True})
+    guardian_1, guardian_2 = Quirks.contacts
+    child = clever.id_of(Quirks.two_school_student)
+
+    assert run(provider).status == RunStatus.SUCCESS
+    assert links(provider) == {
+        (guardian_1, child, "Parent", "Parent/Guardian"),
+        (guardian_2, child, "", ""),
+    }
+
+    # Guardian 2 now has a new student (created in the same delta) and another one as an
+    # emergency contact; guardian 1's links change and nothing else; a new contact links up.
+    school = clever.get("users", child)["roles"]["student"]["school"]
+    baby = clever.add(
+        "users",
+        {"name": {"first": "Baby", "last": "New"}, "roles": {"student": {"school": school}}},
+    )
+    sibling = clever.id_of("stu-5")
+    clever.update(
+        "users",
+        guardian_2,
+        roles={"contact": relationships((baby, "Parent", "Parent/Guardian"),
+                                        (sibling, "Aunt/Uncle", "Emergency"))},
+    )  # fmt: skip
+    clever.update(
+        "users", guardian_1, roles={"contact": relationships((child, "Grandparent", "Family"))}
+    )
+    new = clever.add(
+        "users",
+        {"name": {"last": "Guardian 3"},
+         "roles": {"contact": relationships((sibling, "Parent", "Primary"),
+                                            ("no-such-student", "Parent", ""))}},
+    )  # fmt: skip
+
+    delta = run(provider, mode="delta")
+
+    assert delta.status == RunStatus.SUCCESS, delta.error_message
+    assert delta.stats["users"]["created"] == 2 and delta.stats["users"]["updated"] == 2
+    assert links(provider) == {
+        (guardian_1, child, "Grandparent", "Family"),
+        (guardian_2, baby, "Parent", "Parent/Guardian"),
+        (guardian_2, sibling, "Aunt/Uncle", "Emergency"),
+        (new, sibling, "Parent", "Primary"),  # a student nobody sent is no link
+    }
+    # A full sync agrees with what the delta stored; links nobody changed stay as they are.
+    again = run(provider)
+    assert again.status == RunStatus.SUCCESS and changes(again) == 0, again.stats
+    clever.update("users", new, event=False, roles={"contact": relationships()})
+    emptied = run(provider)
+    assert emptied.stats["users"]["updated"] == 1 and changes(emptied) == 1
+    assert {link[0] for link in links(provider)} == {guardian_1, guardian_2}
+
+
+def test_the_roles_option_can_leave_contacts_out_or_take_only_them(clever: FakeClever) -> None:
+    only = make_provider(clever, options={"includeContacts": True, "roles": ["contact"]})
+
+    done = run(only)
+
+    assert done.status == RunStatus.SUCCESS, done.error_message
+    assert done.stats["users"]["created"] == 2
+    assert set(Person.objects.values_list("role", flat=True)) == {"contact"}
+    asked = {r["query"].get("role") for r in clever.requests if r["path"] == "/v3.0/users"}
+    assert asked == {"contact"}
 
 
 # -- tokens and failures --------------------------------------------------------------------
@@ -333,6 +570,9 @@ def test_a_delta_applies_exactly_the_events(clever: FakeClever) -> None:
     dropped = sections[10]
     clever.delete("sections", dropped["id"])
     clever.update("sections", sections[11]["id"], name="Renamed Section")
+    # Contacts come and change: nothing to this provider, which did not ask for them.
+    contact = clever.add("users", {"name": {"last": "New Guardian"}, "roles": {"contact": {}}})
+    clever.update("users", Quirks.contacts[0], name={"last": "Renamed Guardian"})
 
     delta = run(provider, mode="delta")
 
@@ -362,6 +602,7 @@ def test_a_delta_applies_exactly_the_events(clever: FakeClever) -> None:
     }
     assert changes(delta) == 3 + 3 + 5 + len(leaver_classes) + 1 + dropped_members
     assert delta.notes and delta.notes[0].startswith(f"Read {len(clever.events) - 1} Clever events")
+    assert not ExternalIdentity.objects.filter(external_id__in=[contact, *Quirks.contacts])
 
     assert person(provider, new_student).is_active
     assert person(provider, renamed).given_name == "Renamed"

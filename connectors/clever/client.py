@@ -1,7 +1,8 @@
 """Speaks the Clever Data API v3.0: the district token, the envelope, paging, errors.
 
 Every request goes through connectors.http (retries, 429 waits, address checks, size limits)
-on a session that first takes a token from the client-side bucket (connectors.clever.ratelimit).
+on a session that first takes a token from the client-side bucket (connectors.clever.ratelimit),
+shared by every process using the same district token.
 
 Tokens: a configured `accessToken` is used as is; with `clientId`/`clientSecret` the district
 token is fetched from Clever's token endpoint (`GET /oauth/tokens?owner_type=district`, HTTP
@@ -27,7 +28,7 @@ import requests
 
 from connectors.base import ConnectorError
 from connectors.clever import errors
-from connectors.clever.ratelimit import RateLimitedSession, TokenBucket
+from connectors.clever.ratelimit import Bucket, RateLimitedSession, SharedBucket
 from connectors.http import HttpClient
 
 API_VERSION = "v3.0"
@@ -133,12 +134,17 @@ class CleverClient:
         settings: CleverSettings,
         *,
         sleep: Callable[[float], None] = time.sleep,
-        bucket: TokenBucket | None = None,
+        bucket: Bucket | None = None,
         max_retries: int | None = None,
         backoff: float | None = None,
     ) -> None:
         self.settings = settings
-        self.bucket = bucket or TokenBucket(sleep=sleep)
+        self._token = settings.access_token
+        # Counted per token (Clever's limit is per token); before the district token is known
+        # (it is being fetched), under the app's client id.
+        self.bucket = bucket or SharedBucket(
+            token=lambda: self._token or f"app:{settings.client_id}", sleep=sleep
+        )
         session = RateLimitedSession(self.bucket)
         common: dict[str, Any] = {
             "label": "Clever",
@@ -154,7 +160,6 @@ class CleverClient:
         self.token_http = HttpClient(
             describe_error=errors.redacting(errors.token_error, self._secrets), **common
         )
-        self._token = settings.access_token
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], **kwargs: Any) -> CleverClient:

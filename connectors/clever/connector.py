@@ -3,8 +3,8 @@
 Config (SPEC §2): `districtId`; `accessToken`, or the app's `clientId`/`clientSecret` from
 which the district token is fetched; optional `baseUrl` (default https://api.clever.com),
 `tokenUrl` (default https://clever.com/oauth/tokens for Clever itself, else
-<baseUrl>/oauth/tokens) and `pageSize` (1 to 10,000; default 1,000). Clever contacts are not
-synced: the roster has no role for them.
+<baseUrl>/oauth/tokens) and `pageSize` (1 to 10,000; default 1,000). Clever contacts are synced
+as people with role contact only when the provider's option `includeContacts` is true.
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ class CleverConnector:
         client = self.client()
         district = client.district()
         parts = [_count(client, "schools", "schools"), _count(client, "sections", "sections")]
-        parts += [_count(client, "users", label, role=role) for role, label in SUMMARY_ROLES]
+        roles = [*SUMMARY_ROLES, ("contact", "contacts")] if self._contacts() else SUMMARY_ROLES
+        parts += [_count(client, "users", label, role=role) for role, label in roles]
         try:
             newest = events.newest_event(client)
             feed = "events are on" if newest else "no events yet (are events enabled?)"
@@ -52,6 +53,9 @@ class CleverConnector:
             f"Clever district {name} ({district.get('id')}): the token works; "
             f"{', '.join(parts)}; {feed}"
         )
+
+    def _contacts(self) -> bool:
+        return self.options.get("includeContacts") is True
 
     @contextmanager
     def extract(self, *, mode: str, state: dict[str, Any]) -> Iterator[CleverExtraction]:

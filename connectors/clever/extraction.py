@@ -42,6 +42,8 @@ class CleverExtraction:
         self.client = client
         self.spool = spool
         self.options = options
+        # Clever contacts (parents, guardians) are people only when the provider asks.
+        self.contacts = options.get("includeContacts") is True
         self.mode = "full"
         self.modes: dict[str, EntityMode] = dict.fromkeys(ENTITIES, EntityMode.FULL)
         self.announced: dict[str, int] = {}  # Clever announces no totals
@@ -160,10 +162,11 @@ class CleverExtraction:
 
     def _clever_roles(self) -> list[str]:
         """The Clever roles to page: those whose people the provider's `roles` option keeps."""
+        synced = mapping.clever_roles(contacts=self.contacts)
         wanted = self.options.get("roles")
         if not isinstance(wanted, list) or not wanted:
-            return list(mapping.ROLE_ORDER)
-        return [r for r in mapping.ROLE_ORDER if mapping.OUR_ROLE[r] in wanted]
+            return list(synced)
+        return [r for r in synced if mapping.OUR_ROLE[r] in wanted]
 
     def _full_users(self) -> Iterator[Record | None]:
         line = 0
@@ -176,7 +179,7 @@ class CleverExtraction:
                     continue
                 line += 1
                 self._count("users")
-                yield mapping.user(record, line=line)
+                yield mapping.user(record, line=line, contacts=self.contacts)
 
     def _full_enrollments(self) -> Iterator[Record | None]:
         if self._members_spooled:
@@ -243,12 +246,12 @@ class CleverExtraction:
         for _, kind, obj in self.spool.changes("users"):
             self._count("users")
             if kind == "deleted":
-                yield mapping.deleted("users", obj)
+                yield mapping.deleted("users", obj, contacts=self.contacts)
                 continue
-            mapped = mapping.user(obj)
+            mapped = mapping.user(obj, contacts=self.contacts)
             if mapped is None and kind == "updated":
                 # No longer in a role we keep (only a contact now): gone from the roster.
-                yield mapping.deleted("users", obj)
+                yield mapping.deleted("users", obj, contacts=self.contacts)
             else:
                 yield mapped
 

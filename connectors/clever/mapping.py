@@ -4,7 +4,8 @@
 - section -> ClassRecord (name, subject, grade, period, term, course; class_code is the
   section_number, else the sis_id), and its `students`/`teachers` id arrays -> one
   EnrollmentRecord per member;
-- user -> one UserRecord per Clever user, whatever its roles.
+- user -> one UserRecord per Clever user, whatever its roles; a contact (a parent, a guardian)
+  only when the provider asks for contacts (`contacts=True`).
 
 Parsing is lenient, as Clever asks: every field but the id may be missing, null or "" (empty
 strings are legal values of every Clever enum), strings have no length limit, emails may be
@@ -44,17 +45,24 @@ GRADE_CODES = {
 }
 
 # Clever roles we keep, strongest first. A Clever user with several roles (teacher + staff +
-# district_admin merge into one user; student and contact never merge with others) is one
-# person, with the role that decides what they do in classes: student, then teacher, then
-# administrator for staff and district admins. Contacts are not people of the roster here.
+# district_admin merge into one user; student and contact never merge with others, says
+# Clever, though nothing stops the data) is one person, with the role that decides what they
+# do in classes: student, then teacher, then administrator for staff and district admins, and
+# contact last. Contacts are people only when the provider asks for them.
 ROLE_ORDER = ("student", "teacher", "staff", "district_admin")
+CONTACT = "contact"
 OUR_ROLE = {
     "student": "student",
     "teacher": "teacher",
     "staff": "administrator",
     "district_admin": "administrator",
+    CONTACT: "contact",
 }
-SKIPPED_ROLES = ("contact",)
+
+
+def clever_roles(*, contacts: bool) -> tuple[str, ...]:
+    """The Clever roles synced, strongest first."""
+    return (*ROLE_ORDER, CONTACT) if contacts else ROLE_ORDER
 
 
 def text(value: Any) -> str:
@@ -269,25 +277,30 @@ def enrollments(record: Record, *, line: int = 0) -> Iterator[EnrollmentRecord]:
 # -- users ------------------------------------------------------------------------------------
 
 
-def kept_roles(record: Record) -> list[str]:
+def kept_roles(record: Record, *, contacts: bool = False) -> list[str]:
     roles = record.get("roles")
     if not isinstance(roles, dict):
         return []
-    return [r for r in ROLE_ORDER if isinstance(roles.get(r), dict)]
+    return [r for r in clever_roles(contacts=contacts) if isinstance(roles.get(r), dict)]
 
 
-def our_role(record: Record) -> str | None:
-    """The role this Clever user syncs as, or None when it has no role we keep (a contact)."""
-    kept = kept_roles(record)
+def our_role(record: Record, *, contacts: bool = False) -> str | None:
+    """The role this Clever user syncs as, or None when it has no role we keep (a contact,
+    unless contacts are synced)."""
+    kept = kept_roles(record, contacts=contacts)
     return OUR_ROLE[kept[0]] if kept else None
 
 
-def user(record: Record, *, status: str = ACTIVE, line: int = 0) -> UserRecord | Reject | None:
-    """One person per Clever user; None for a user with no role we keep (a contact)."""
+def user(
+    record: Record, *, status: str = ACTIVE, line: int = 0, contacts: bool = False
+) -> UserRecord | Reject | None:
+    """One person per Clever user; None for a user with no role we keep (a contact, unless
+    `contacts`). A contact's whole name is in `name.last` (a Clever quirk): it is kept there,
+    as the family name, rather than guessed apart."""
     external_id = text(record.get("id"))
     if not external_id:
         return _reject("user", record, "Clever user without an id", line)
-    kept = kept_roles(record)
+    kept = kept_roles(record, contacts=contacts)
     if not kept:
         return None
     roles = record["roles"]
@@ -329,7 +342,48 @@ def user(record: Record, *, status: str = ACTIVE, line: int = 0) -> UserRecord |
         raw=dict(record),
         line=line,
         previous_external_id=_legacy_id(roles, kept, external_id),
+        **_identifiers(roles, kept),
+        student_relationships=_relationships(roles) if CONTACT in kept else (),
     )
+
+
+RELATIONSHIP_LENGTH = 64  # the roster's columns; Clever's values are short enum names
+
+
+def _relationships(roles: Record) -> tuple[tuple[str, str, str], ...]:
+    """A contact's students: (student id, relationship, type), the first one per student."""
+    found: dict[str, tuple[str, str, str]] = {}
+    links = roles[CONTACT].get("student_relationships")
+    for link in links if isinstance(links, list) else []:
+        student = text(link.get("student")) if isinstance(link, dict) else ""
+        if student and student not in found:
+            relationship = text(link.get("relationship"))[:RELATIONSHIP_LENGTH]
+            found[student] = (student, relationship, text(link.get("type"))[:RELATIONSHIP_LENGTH])
+    return tuple(found.values())
+
+
+# Where each of a person's ids is in a Clever user's roles, in the order the roles are read.
+# Staff have their SIS id as `staff_id`; district admins have none of these.
+IDENTIFIERS = {
+    "sis_id": (
+        ("student", "sis_id"),
+        ("teacher", "sis_id"),
+        ("staff", "staff_id"),
+        (CONTACT, "sis_id"),
+    ),
+    "state_id": (("student", "state_id"), ("teacher", "state_id")),
+    "teacher_number": (("teacher", "teacher_number"),),
+}
+
+
+def _identifiers(roles: Record, kept: list[str]) -> dict[str, str]:
+    """A person's sis_id, state_id and teacher_number: each from the first of the user's
+    roles (strongest first) that has it, or ''. A student's student_number is read above."""
+    found: dict[str, str] = {}
+    for name, places in IDENTIFIERS.items():
+        values = (text(roles[role].get(key)) for role, key in places if role in kept)
+        found[name] = next((v for v in values if v), "")
+    return found
 
 
 def _legacy_id(roles: Record, kept: list[str], external_id: str) -> str:
@@ -345,7 +399,7 @@ def _legacy_id(roles: Record, kept: list[str], external_id: str) -> str:
 # -- deletions --------------------------------------------------------------------------------
 
 
-def deleted(entity: str, record: Record, *, line: int = 0) -> Any:
+def deleted(entity: str, record: Record, *, line: int = 0, contacts: bool = False) -> Any:
     """The DELETED record of a Clever record a `*.deleted` event carries.
 
     Mapped like an active one where possible (a user's role and schools still matter to the
@@ -357,7 +411,7 @@ def deleted(entity: str, record: Record, *, line: int = 0) -> Any:
     elif entity == "classes":
         mapped = section(record, status=DELETED, line=line)
     else:
-        mapped = user(record, status=DELETED, line=line)
+        mapped = user(record, status=DELETED, line=line, contacts=contacts)
         if mapped is None:  # no role we keep: delete whatever we knew under this id
             mapped = UserRecord(
                 external_id, DELETED, "", "", "", "", "", "", "", "", True, (), dict(record), line

@@ -149,7 +149,12 @@ CONFIG_FIELDS: dict[str, tuple[ConfigField, ...]] = {
     ),
 }
 
-ROLE_CHOICES = (("student", "Students"), ("teacher", "Teachers"), ("administrator", "Admins"))
+ROLE_CHOICES = (
+    ("student", "Students"),
+    ("teacher", "Teachers"),
+    ("administrator", "Admins"),
+    ("contact", "Contacts (Clever, with the option below)"),
+)
 
 
 def field_name(provider_type: str, key: str) -> str:
@@ -258,6 +263,11 @@ class ProviderFormBase(forms.ModelForm):
         widget=forms.CheckboxSelectMultiple,
         help_text="None ticked: all roles.",
     )
+    include_contacts = forms.BooleanField(
+        label="Clever: sync contacts (parents, guardians) as people",
+        required=False,
+        help_text="Off: Clever contacts are left out, as before.",
+    )
     bundle = forms.FileField(
         label="OneRoster bundle (.zip)",
         required=False,
@@ -317,6 +327,7 @@ class ProviderFormBase(forms.ModelForm):
             self.initial["school_filter"] = "\n".join(options["schoolFilter"])
         if options.get("roles"):
             self.initial["roles"] = options["roles"]
+        self.initial["include_contacts"] = options.get("includeContacts", False)
 
     # -- reading the submitted form ----------------------------------------------------------------
 
@@ -380,6 +391,10 @@ class ProviderFormBase(forms.ModelForm):
             options["roles"] = list(cleaned["roles"])
         else:
             options.pop("roles", None)
+        if cleaned.get("include_contacts"):
+            options["includeContacts"] = True
+        else:
+            options.pop("includeContacts", None)
         try:
             return validate_options(options)
         except BadRequest as exc:

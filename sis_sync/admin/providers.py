@@ -122,6 +122,7 @@ class ProviderAdmin(TenantScopedAdmin):
                         "update_threshold",
                         "school_filter",
                         "roles",
+                        "include_contacts",
                     ],
                     "classes": ["collapse"],
                 },

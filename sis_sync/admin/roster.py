@@ -100,19 +100,47 @@ class PersonAdmin(RosterAdmin):
         "role",
         "email",
         "student_number",
+        "sis_id",
         "grades",
         "is_active",
     )
     list_filter = ("role", "is_active", PersonSchoolFilter)
-    search_fields = ("family_name", "given_name", "email", "username", "student_number")
+    search_fields = (
+        "family_name",
+        "given_name",
+        "email",
+        "username",
+        "student_number",
+        "sis_id",
+        "state_id",
+        "teacher_number",
+    )
     ordering = ("family_name", "given_name")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        return [*super().get_readonly_fields(request, obj), "school_names"]
+        return [*super().get_readonly_fields(request, obj), "school_names", "contact_links"]
 
     @admin.display(description="Schools")
     def school_names(self, person: Person) -> str:
         return ", ".join(s.name for s in person.schools.all()) or "—"
+
+    @admin.display(description="Contact of / contacts")
+    def contact_links(self, person: Person) -> str:
+        """A contact's students, or a student's contacts, with how they are related."""
+        if person.role == "contact":
+            links = person.student_links.select_related("student")
+            people = [(link.student, link) for link in links]
+        else:
+            links = person.contact_links.select_related("contact")
+            people = [(link.contact, link) for link in links]
+        return (
+            format_html_join(
+                ", ",
+                "{} ({})",
+                ((str(p), link.relationship or link.type or "contact") for p, link in people),
+            )
+            or "—"
+        )
 
 
 @admin.register(Enrollment)

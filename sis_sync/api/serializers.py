@@ -84,7 +84,7 @@ CONFIG_HELP = (
 )
 OPTIONS_HELP = (
     "createUsers, deactivateMissing, deletionThreshold, updateThreshold (a fraction, or an "
-    "object per entity type), schoolFilter, roles."
+    "object per entity type), schoolFilter, roles, includeContacts (Clever: contacts as people)."
 )
 SCHEDULE_HELP = (
     "A 5-field cron expression in the tenant's time zone, a preset (daily, twice-daily, "
@@ -454,12 +454,25 @@ class UserOut(RosterOut):
     email = serializers.CharField()
     username = serializers.CharField()
     studentNumber = serializers.CharField(source="student_number")
+    sisId = serializers.CharField(source="sis_id", help_text="The person's id in the SIS.")
+    stateId = serializers.CharField(source="state_id", help_text="The state's id of the person.")
+    teacherNumber = serializers.CharField(source="teacher_number")
     grades = serializers.CharField()
     enabled = serializers.BooleanField()
     schoolIds = serializers.SerializerMethodField()
+    students = serializers.SerializerMethodField(
+        help_text="A contact's students: [{studentId, relationship, type}] (Clever contacts)."
+    )
 
     def get_schoolIds(self, person: Any) -> list[int]:
         return sorted(school.pk for school in person.schools.all())
+
+    @extend_schema_field(serializers.ListField(child=serializers.DictField()))
+    def get_students(self, person: Any) -> list[dict[str, Any]]:
+        return [
+            {"studentId": link.student_id, "relationship": link.relationship, "type": link.type}
+            for link in sorted(person.student_links.all(), key=lambda link: link.student_id)
+        ]
 
 
 class EnrollmentOut(RosterOut):

@@ -16,6 +16,7 @@ from sis_sync.models.metrics import MetricCounter
 from sis_sync.models.providers import ProviderType, SisProvider
 from sis_sync.models.roster import (
     Classroom,
+    ContactRelationship,
     Enrollment,
     EntityType,
     ExternalIdentity,
@@ -32,6 +33,7 @@ __all__ = [
     "AuditEvent",
     "Membership",
     "Classroom",
+    "ContactRelationship",
     "Enrollment",
     "EntityType",
     "ExternalIdentity",

@@ -33,6 +33,9 @@ class Role(models.TextChoices):
     STUDENT = "student"
     TEACHER = "teacher"
     ADMINISTRATOR = "administrator"
+    # A student's parent, guardian or emergency contact: only from Clever, and only when the
+    # provider asks for them (option includeContacts). Never in classes, never holds a seat.
+    CONTACT = "contact"
 
 
 class RosterEntity(models.Model):
@@ -92,6 +95,11 @@ class Person(RosterEntity):
     username = models.CharField(max_length=254, blank=True, default="")
     student_number = models.CharField(max_length=64, blank=True, default="")
     grades = models.CharField(max_length=64, blank=True, default="")
+    # The source's other ids for the person (Clever: `sis_id`, `state_id`, a teacher's
+    # `teacher_number`); shown, never matched on: an SIS id is unique only within a district.
+    sis_id = models.CharField(max_length=255, blank=True, default="")
+    state_id = models.CharField(max_length=128, blank=True, default="")
+    teacher_number = models.CharField(max_length=64, blank=True, default="")
     enabled = models.BooleanField(default=True)
     schools = models.ManyToManyField(School, through="PersonSchool", related_name="people")
 
@@ -117,6 +125,29 @@ class PersonSchool(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["person", "school"], name="person_school_unique")
         ]
+
+
+class ContactRelationship(models.Model):
+    """A contact's link to a student (Clever's `student_relationships`), as the provider that
+    knows both says. Kept set-based by the loader like PersonSchool: a changed contact's
+    links to the students its provider knows are replaced by the source's."""
+
+    contact = models.ForeignKey(
+        Person, on_delete=models.CASCADE, related_name="student_links", db_index=False
+    )
+    student = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="contact_links")
+    # Clever's enums (Parent, Grandparent, …; Parent/Guardian, Emergency, …), free text here.
+    relationship = models.CharField(max_length=64, blank=True, default="")
+    type = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        # Indexed by the unique (contact, student) constraint below; no second index.
+        constraints = [
+            models.UniqueConstraint(fields=["contact", "student"], name="contact_student_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id} → {self.student_id} ({self.relationship or self.type})"
 
 
 class Enrollment(RosterEntity):
