@@ -43,9 +43,10 @@ def apply(ctx: LoadContext, counts: dict[str, dict[str, int]] | None = None) -> 
     tune_transaction()
     check_constraints_now()
     now = db_now(ctx.now)
+    plans = {spec.name: _Planned(spec.name, counts) for spec in ORDER}
     for spec in ORDER:
         if ctx.included(spec.name):
-            planned = _Planned(spec.name, counts)
+            planned = plans[spec.name]
             created = 0
             if is_postgres():
                 if planned.updates:
@@ -78,7 +79,7 @@ def apply(ctx: LoadContext, counts: dict[str, dict[str, int]] | None = None) -> 
                     # _create_postgres), and their identities: students made here count.
                     contacts.replace_links(ctx, WRITTEN)
     for spec in ORDER:
-        if not _Planned(spec.name, counts).deactivations:
+        if not plans[spec.name].deactivations:
             continue
         execute(
             f"UPDATE {spec.target} SET is_active = FALSE, deactivated_at = %s, updated_at = %s "
@@ -86,12 +87,11 @@ def apply(ctx: LoadContext, counts: dict[str, dict[str, int]] | None = None) -> 
             "WHERE run_id = %s AND entity_type = %s)",
             [now, now, ctx.run_id, spec.type],
         )
-    wrote = {
-        spec.name: ctx.included(spec.name)
-        and (_Planned(spec.name, counts).creates or _Planned(spec.name, counts).updates)
-        for spec in ORDER
-    }
-    check_references(ctx, now, people=wrote["users"], enrollments=wrote["enrollments"])
+
+    def wrote(entity: str) -> bool:
+        return ctx.included(entity) and (plans[entity].creates or plans[entity].updates)
+
+    check_references(ctx, now, people=wrote("users"), enrollments=wrote("enrollments"))
 
 
 class _Planned:

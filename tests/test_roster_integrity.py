@@ -31,6 +31,13 @@ def roster() -> tuple[list[tuple], ...]:
     )
 
 
+def point_at_nothing(entity_type: str, entity_id: int) -> None:
+    """What a change made outside the sync can do: an identity left naming no entity."""
+    ExternalIdentity.objects.filter(entity_type=entity_type, entity_id=entity_id).update(
+        entity_id=987654321
+    )
+
+
 def test_enrollments_carry_their_provider_and_id_and_the_identity_map_holds_none(
     sample_bundle: Path,
 ) -> None:
@@ -56,9 +63,7 @@ def test_an_identity_pointing_at_nothing_fails_the_load_and_changes_nothing(
     # Someone removed the person behind an identity outside the sync (no database trigger
     # stops it any more): the next enrollment of that student would point at nothing.
     person_id = entity_of(first, EntityType.USER, student)
-    ExternalIdentity.objects.filter(entity_type="user", entity_id=person_id).update(
-        entity_id=987654321
-    )
+    point_at_nothing("user", person_id)
     rows = bundles.read(district, "enrollments")
     taken = {r["classSourcedId"] for r in rows if r["userSourcedId"] == student}
     other = next(r for r in rows if r["classSourcedId"] not in taken)
@@ -86,9 +91,7 @@ def test_an_identity_pointing_at_nothing_that_no_load_uses_stops_nothing(
     bundles.drop_users(district, {leaver})
     assert sync(district, options={"deletionThreshold": 1.0}).status == RunStatus.SUCCESS
     person_id = entity_of(first, EntityType.USER, leaver)
-    ExternalIdentity.objects.filter(entity_type="user", entity_id=person_id).update(
-        entity_id=987654321
-    )
+    point_at_nothing("user", person_id)
     bundles.edit(district, "classes", lambda rows: [{**rows[0], "title": "Renamed"}, *rows[1:]])
 
     run = sync(district)
@@ -123,9 +126,7 @@ def test_a_new_person_linked_to_a_school_that_is_gone_fails_the_load(
     first = sync(district)
     student = {**bundles.students(district)[0], "orgSourcedIds": school}
     school_id = entity_of(first, EntityType.SCHOOL, school)
-    ExternalIdentity.objects.filter(entity_type="school", entity_id=school_id).update(
-        entity_id=987654321
-    )
+    point_at_nothing("school", school_id)
     newcomer = {**student, "sourcedId": "stu-new-1", "email": "", "identifier": "N-1"}
     bundles.edit(district, "users", lambda rows: [*rows, newcomer])
     before = roster()

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from loader.entities import IDENTITY, ORDER, PERSON_SCHOOL
 from sis_sync.models import Classroom, Enrollment, Person, PersonSchool, RunStatus, School
 from sis_sync.models.roster import EntityType
 from tests import bundles
@@ -569,14 +570,7 @@ def test_it_updates_a_person_moved_to_a_school_this_sync_creates(district: Path)
     assert changes(sync(district)) == 0
 
 
-ROSTER_TABLES = (
-    "sis_sync_school",
-    "sis_sync_classroom",
-    "sis_sync_person",
-    "sis_sync_personschool",
-    "sis_sync_enrollment",
-    "sis_sync_externalidentity",
-)
+ROSTER_TABLES = (*(spec.target for spec in ORDER), PERSON_SCHOOL, IDENTITY)
 
 
 def test_a_resync_without_changes_sends_no_write_to_the_roster(district: Path) -> None:
